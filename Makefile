@@ -1,0 +1,23 @@
+# The two commands of the README: `make run` and `make test`.
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup run test lint demo-data
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(BIN)/gridmap db start
+	$(BIN)/gridmap db migrate
+	$(BIN)/gridmap demo
+	$(BIN)/gridmap serve
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check gridmap api layers scripts tests
+
+demo-data: setup
+	$(BIN)/python scripts/make_demo.py

@@ -1,0 +1,244 @@
+"""The ``gridmap`` command: database, import and export, the demo town, the server."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from gridmap.db import backup, migrate
+from gridmap.db.cluster import Cluster, ClusterError
+from gridmap.db.engine import database_url, make_engine
+from gridmap.io.layers import LAYERS
+from gridmap.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _cluster(settings: Settings) -> Cluster:
+    try:
+        return Cluster(settings.pg_dir, settings.pg_bin)
+    except ClusterError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _engine():
+    try:
+        return make_engine(database_url(_settings()))
+    except ClusterError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+class _Progress:
+    """A tqdm bar per label, fed ``(label, done, total)``; quiet when not a terminal."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, tqdm] = {}
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        bar = self.bars.get(label)
+        if bar is None:
+            bar = self.bars[label] = tqdm(total=total, desc=label, unit=" features",
+                                          disable=None, leave=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+
+@click.group()
+def main() -> None:
+    """gridmap: community grids, buildings and service stations over PostGIS."""
+
+
+# -- database ---------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """The database: the embedded PostGIS cluster, migrations, dump and restore."""
+
+
+@db.command()
+def start() -> None:
+    """Start the embedded cluster (made on first start) and create PostGIS."""
+    settings = _settings()
+    if settings.database_url:
+        click.echo("GRIDMAP_DATABASE_URL is set: using that server, nothing to start.")
+        return
+    try:
+        _cluster(settings).start()
+    except ClusterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    status = _cluster(settings).status()
+    click.echo(f"database running on 127.0.0.1:{status.port} (pid {status.pid}, "
+               f"{status.directory})")
+
+
+@db.command()
+def stop() -> None:
+    """Stop the embedded cluster."""
+    settings = _settings()
+    if settings.database_url:
+        click.echo("GRIDMAP_DATABASE_URL is set: that server is not gridmap's to stop.")
+        return
+    try:
+        stopped = _cluster(settings).stop()
+    except ClusterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("database stopped" if stopped else "database was not running")
+
+
+@db.command()
+def status() -> None:
+    """Say whether the database runs and which migration it is at."""
+    settings = _settings()
+    if not settings.database_url:
+        state = _cluster(settings).status()
+        if not state.running:
+            click.echo(f"embedded database in {state.directory}: "
+                       f"{'stopped' if state.initialised else 'not created yet'}")
+            sys.exit(1)
+        click.echo(f"embedded database running on 127.0.0.1:{state.port} (pid {state.pid})")
+    engine = _engine()
+    try:
+        current = migrate.current_revision(engine)
+    except Exception as exc:  # any connection failure is the answer here
+        raise click.ClickException(f"database unreachable: {exc}") from exc
+    head = migrate.head_revision()
+    click.echo(f"schema at {current or 'nothing (run gridmap db migrate)'}; newest is {head}")
+
+
+@db.command(name="migrate")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def migrate_command(revision: str) -> None:
+    """Apply migrations (up to the newest by default)."""
+    engine = _engine()
+    migrate.upgrade(engine, revision)
+    click.echo(f"schema at {migrate.current_revision(engine)}")
+
+
+@db.command()
+@click.argument("revision")
+def downgrade(revision: str) -> None:
+    """Undo migrations down to REVISION (``base`` removes every table)."""
+    engine = _engine()
+    migrate.downgrade(engine, revision)
+    click.echo(f"schema at {migrate.current_revision(engine) or 'base'}")
+
+
+@db.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def dump(path: Path) -> None:
+    """Write the whole database to PATH (pg_dump custom format)."""
+    try:
+        backup.dump(database_url(_settings()), path)
+    except ClusterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"dumped to {path}")
+
+
+@db.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def restore(path: Path) -> None:
+    """Replace the database's contents with the dump at PATH."""
+    try:
+        backup.restore(database_url(_settings()), path)
+    except ClusterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"restored from {path}")
+
+
+# -- data ---------------------------------------------------------------------------
+
+LAYER_CHOICE = click.Choice(list(LAYERS))
+
+
+def _field_map(pairs: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        target, sep, source = pair.partition("=")
+        if not sep or not target or not source:
+            raise click.BadParameter(f"{pair!r} is not FIELD=SOURCE", param_hint="--map")
+        mapping[target.strip()] = source.strip()
+    return mapping
+
+
+@main.command(name="import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--layer", type=LAYER_CHOICE, required=True, help="Layer the file holds.")
+@click.option("--map", "pairs", multiple=True, metavar="FIELD=SOURCE",
+              help="Take FIELD from the file's SOURCE field (repeatable).")
+@click.option("--crs", help="The file's CRS when it does not say (e.g. EPSG:4490).")
+@click.option("--author", default=lambda: os.environ.get("USER", "cli"), show_default="$USER",
+              help="Who is recorded in grid revisions.")
+def import_command(path: Path, layer: str, pairs: tuple[str, ...], crs: str | None,
+                   author: str) -> None:
+    """Import a GeoJSON, GeoPackage, Shapefile or CSV file into LAYER, all or nothing."""
+    from gridmap.io import FileProblem, ImportRejected, import_file
+
+    progress = _Progress()
+    try:
+        count = import_file(_engine(), path, layer, _field_map(pairs), crs, author=author,
+                            progress=lambda done, total: progress(layer, done, total))
+    except FileProblem as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ImportRejected as exc:
+        for problem in exc.problems[:50]:
+            where = "file" if problem.get("index") is None else f"feature {problem['index']}"
+            field = f" {problem['field']}" if problem.get("field") else ""
+            location = f" at {problem['location']}" if problem.get("location") else ""
+            click.echo(f"{where}{field}: {problem['reason']}{location}", err=True)
+        if len(exc.problems) > 50:
+            click.echo(f"... and {len(exc.problems) - 50} more", err=True)
+        raise click.ClickException(f"{path}: {exc}") from exc
+    click.echo(f"imported {count} {layer} from {path}")
+
+
+@main.command(name="export")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--layer", type=LAYER_CHOICE, required=True)
+@click.option("--area", help="Only features in this street or community (code).")
+def export_command(path: Path, layer: str, area: str | None) -> None:
+    """Export LAYER to PATH; the format follows the suffix (.geojson .gpkg .shp .csv)."""
+    from gridmap.io import FileProblem, export_file
+
+    try:
+        count = export_file(_engine(), path, layer, area)
+    except FileProblem as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"exported {count} {layer} to {path}")
+
+
+@main.command()
+def demo() -> None:
+    """Load the demo town (once; later runs change nothing)."""
+    from gridmap.demo import load_demo
+
+    counts = load_demo(_engine(), _settings().demo_dir, progress=_Progress())
+    if counts is None:
+        click.echo("demo town already loaded")
+    else:
+        click.echo("demo town loaded: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+# -- serving ------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"),
+              show_default="$HOST or 127.0.0.1")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")),
+              show_default="$PORT or 5000")
+@click.option("--workers", type=int, default=2, show_default=True)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API and maps with gunicorn (Ctrl-C stops it; the database keeps running)."""
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    args = [str(gunicorn), "--bind", f"{host}:{port}", "--workers", str(workers),
+            "--access-logfile", "-", "api:create_app()"]
+    click.echo(f"serving gridmap at http://{host}:{port}")
+    os.execv(args[0], args)

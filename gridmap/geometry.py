@@ -1,0 +1,123 @@
+"""Geometry checks and CRS handling shared by import, the API and the engines.
+
+Geometry crosses between PostGIS (WKB) and shapely here and in :mod:`gridmap.io.store`;
+every input geometry passes :func:`geometry_problems` before it is written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+from shapely.geometry import MultiLineString, MultiPolygon
+
+from gridmap.settings import EQUIVALENT_SRIDS, STORAGE_SRID
+
+_LOCATION = re.compile(r"\[(-?[\d.eE+-]+) (-?[\d.eE+-]+)\]")
+
+
+class CRSProblem(ValueError):
+    """An input CRS gridmap cannot take."""
+
+
+def parse_crs(value: str | int | None) -> CRS:
+    """Read a CRS given as ``EPSG:4490``, an OGC URN or URL, WKT, or an EPSG number.
+
+    ``None`` means GeoJSON's default, WGS 84 longitude/latitude.
+    """
+    if value is None or value == "":
+        return CRS.from_epsg(STORAGE_SRID)
+    try:
+        return CRS.from_user_input(value)
+    except CRSError as exc:
+        raise CRSProblem(f"unknown CRS {value!r}") from exc
+
+
+@lru_cache(maxsize=32)
+def _transformer(crs_wkt: str) -> Transformer:
+    return Transformer.from_crs(CRS.from_wkt(crs_wkt), STORAGE_SRID, always_xy=True)
+
+
+def to_storage_crs(geoms: Sequence[shapely.Geometry | None], crs: CRS) -> list:
+    """Reproject geometries to EPSG:4326 (CGCS2000 and WGS 84 pass through unchanged).
+
+    Parameters
+    ----------
+    geoms
+        Shapely geometries (``None`` stays ``None``) in ``crs``.
+    crs
+        Their coordinate reference system.
+
+    Returns
+    -------
+    list
+        The geometries in longitude/latitude degrees.
+    """
+    if crs.to_epsg() in EQUIVALENT_SRIDS:
+        return list(geoms)
+    transformer = _transformer(crs.to_wkt())
+
+    def project(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return [None if g is None else shapely.transform(g, project) for g in geoms]
+
+
+def geometry_problems(geom: shapely.Geometry | None, allowed: Sequence[str]) -> list[dict]:
+    """Everything wrong with one input geometry, or an empty list.
+
+    Parameters
+    ----------
+    geom
+        A shapely geometry in EPSG:4326, or ``None`` when the input had none.
+    allowed
+        Geometry type names the layer takes (``"Polygon"``, ``"Point"``, ...).
+
+    Returns
+    -------
+    list of dict
+        Each problem has a ``reason`` and, where it has one, a ``location``
+        ``[lon, lat]`` of the fault.
+    """
+    if geom is None:
+        return [{"reason": "missing geometry"}]
+    if geom.geom_type not in allowed:
+        return [{"reason": f"geometry type {geom.geom_type} is not one of {', '.join(allowed)}"}]
+    if geom.is_empty:
+        return [{"reason": "empty geometry"}]
+    coords = shapely.get_coordinates(geom)
+    finite = np.isfinite(coords).all(axis=1)
+    if not finite.all():
+        return [{"reason": "coordinate is not a finite number (NaN or infinity)",
+                 "index": int(np.argmin(finite))}]
+    outside = (np.abs(coords[:, 0]) > 180) | (np.abs(coords[:, 1]) > 90)
+    if outside.any():
+        lon, lat = coords[int(np.argmax(outside))]
+        return [{"reason": "coordinate outside longitude -180..180 / latitude -90..90 "
+                 "(is the CRS right?)", "location": [float(lon), float(lat)]}]
+    if not geom.is_valid:
+        reason = shapely.is_valid_reason(geom)
+        problem: dict = {"reason": f"invalid geometry: {reason}"}
+        match = _LOCATION.search(reason)
+        if match:
+            problem["location"] = [float(match.group(1)), float(match.group(2))]
+        return [problem]
+    return []
+
+
+def as_multipolygon(geom: shapely.Geometry) -> MultiPolygon:
+    """A Polygon or MultiPolygon as a MultiPolygon."""
+    return geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
+
+
+def single_part(geom: shapely.Geometry) -> shapely.Geometry:
+    """A one-part Multi* geometry as its part; anything else unchanged."""
+    if isinstance(geom, MultiPolygon | MultiLineString) and len(geom.geoms) == 1:
+        return geom.geoms[0]
+    return geom

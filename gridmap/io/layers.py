@@ -1,0 +1,274 @@
+"""What each importable layer holds, and the pure check of incoming features.
+
+:func:`prepare` turns raw features (shapely geometries in EPSG:4326 and field
+dicts) into rows ready to store, or lists every problem with the feature's index
+and the reason. It touches no database; references by code (a grid's community,
+a micro grid's parent) are resolved by :mod:`gridmap.io.store`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import shapely
+
+from gridmap import models
+from gridmap.geometry import as_multipolygon, geometry_problems, single_part
+
+FieldType = Literal["str", "int", "bool"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One attribute of a layer as files and the API carry it.
+
+    ``reference`` names the layer whose ``code`` this field holds (stored as that
+    row's id in ``column``).
+    """
+
+    name: str
+    type: FieldType = "str"
+    required: bool = False
+    default: Any = None
+    choices: tuple[str, ...] | None = None
+    minimum: int | None = None
+    reference: str | None = None
+    column: str | None = None
+
+    @property
+    def target(self) -> str:
+        """The model attribute the value is stored in."""
+        return self.column or self.name
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """An importable layer: its model, geometry types and fields."""
+
+    name: str
+    model: type[models.Base]
+    geometry: tuple[str, ...] | None
+    fields: tuple[Field, ...]
+    key: str | None = "code"
+    self_reference: str | None = None
+    field_by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "field_by_name", {f.name: f for f in self.fields})
+
+
+LAYERS: dict[str, LayerSpec] = {
+    spec.name: spec
+    for spec in (
+        LayerSpec(
+            "areas", models.Area, ("Polygon", "MultiPolygon"),
+            (
+                Field("code", required=True),
+                Field("name", required=True),
+                Field("level", required=True, choices=models.AREA_LEVELS),
+                Field("parent", reference="areas", column="parent_id"),
+            ),
+            self_reference="parent",
+        ),
+        LayerSpec(
+            "workers", models.Worker, None,
+            (Field("code"), Field("name", required=True), Field("phone")),
+        ),
+        LayerSpec(
+            "grids", models.Grid, ("Polygon", "MultiPolygon"),
+            (
+                Field("code", required=True),
+                Field("name", required=True),
+                Field("kind", required=True, choices=models.GRID_KINDS),
+                Field("place_type", choices=models.PLACE_TYPES),
+                Field("dedicated_category", choices=models.DEDICATED_CATEGORIES),
+                Field("community", required=True, reference="areas", column="community_id"),
+                Field("parent", reference="grids", column="parent_id"),
+                Field("worker", reference="workers", column="worker_id"),
+            ),
+            self_reference="parent",
+        ),
+        LayerSpec(
+            "buildings", models.Building, ("Polygon", "MultiPolygon", "Point"),
+            (
+                Field("code", required=True),
+                Field("name"),
+                Field("households", "int", default=0, minimum=0),
+                Field("population", "int", default=0, minimum=0),
+                Field("floors", "int", minimum=1),
+                Field("use", required=True, choices=models.BUILDING_USES),
+                Field("compound"),
+            ),
+        ),
+        LayerSpec(
+            "stations", models.Station, ("Point",),
+            (
+                Field("name", required=True),
+                Field("kind", required=True, choices=models.STATION_KINDS),
+                Field("capacity", "int", minimum=0),
+                Field("opening_hours"),
+                Field("community", reference="areas", column="community_id"),
+            ),
+            key=None,
+        ),
+        LayerSpec(
+            "roads", models.Road, ("LineString", "MultiLineString"),
+            (
+                Field("name"),
+                Field("class", required=True, column="road_class"),
+                Field("walkable", "bool", default=True),
+                Field("barrier", "bool", default=False),
+            ),
+            key=None,
+        ),
+    )
+}
+
+
+class FieldProblem(ValueError):
+    """A value that does not fit its field."""
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+
+
+def coerce(spec: Field, value: Any) -> Any:
+    """Convert one raw value to the field's type, or raise :class:`FieldProblem`."""
+    if _is_missing(value):
+        if spec.required:
+            raise FieldProblem(f"'{spec.name}' is required")
+        return spec.default
+    if spec.type == "int":
+        if isinstance(value, bool):
+            raise FieldProblem(f"'{spec.name}' must be a whole number, not {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise FieldProblem(f"'{spec.name}' must be a whole number, not {value!r}") from None
+        if not number.is_integer():
+            raise FieldProblem(f"'{spec.name}' must be a whole number, not {value!r}")
+        result: Any = int(number)
+        if spec.minimum is not None and result < spec.minimum:
+            raise FieldProblem(f"'{spec.name}' must be at least {spec.minimum}, not {result}")
+        return result
+    if spec.type == "bool":
+        truth = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        key = str(value).strip().lower()
+        if isinstance(value, bool | int | float) and value in (0, 1):
+            return bool(value)
+        if key not in truth:
+            raise FieldProblem(f"'{spec.name}' must be true or false, not {value!r}")
+        return truth[key]
+    if not isinstance(value, str):
+        raise FieldProblem(f"'{spec.name}' must be text, not {value!r}")
+    text = value.strip()
+    if spec.choices is not None and text not in spec.choices:
+        raise FieldProblem(f"'{spec.name}' must be one of {', '.join(spec.choices)}, not {text!r}")
+    return text
+
+
+def storage_geometry(spec: LayerSpec, geom: shapely.Geometry) -> dict[str, shapely.Geometry]:
+    """The geometry columns of one checked input geometry."""
+    if spec.name == "buildings":
+        if geom.geom_type == "Point":
+            return {"footprint": None, "point": geom}
+        footprint = single_part(geom)
+        return {"footprint": footprint, "point": footprint.point_on_surface()}
+    if spec.geometry and "MultiPolygon" in spec.geometry:
+        return {"geom": as_multipolygon(geom)}
+    return {"geom": single_part(geom)}
+
+
+def grid_rule_problems(row: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Rules between a grid's fields: (field, reason) for each one broken."""
+    kind = row.get("kind")
+    found = []
+    if row.get("place_type") and kind != "general":
+        found.append(("place_type", "only general grids have a place type"))
+    if row.get("dedicated_category") and kind != "dedicated":
+        found.append(("dedicated_category", "only dedicated grids have a dedicated category"))
+    if kind == "micro" and not row.get("parent"):
+        found.append(("parent", "a micro grid needs its general grid as parent"))
+    return found
+
+
+@dataclass
+class Prepared:
+    """Rows ready to store, and every problem found (the rows are only used if none)."""
+
+    rows: list[dict[str, Any]]
+    problems: list[dict[str, Any]]
+
+
+def prepare(
+    spec: LayerSpec,
+    geoms: Sequence[shapely.Geometry | None] | None,
+    records: Sequence[Mapping[str, Any]],
+    field_map: Mapping[str, str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Prepared:
+    """Check features of one layer and turn them into rows.
+
+    Parameters
+    ----------
+    spec
+        The layer, from :data:`LAYERS`.
+    geoms
+        One shapely geometry (EPSG:4326) or ``None`` per feature; ``None`` for a
+        layer without geometry.
+    records
+        One mapping of source field names to values per feature.
+    field_map
+        Target field → source field, for sources whose names differ
+        (``{"households": "HH"}``).
+    progress
+        Called now and then with the features done so far and the total.
+
+    Returns
+    -------
+    Prepared
+        ``rows`` keyed by field name (references still as codes, geometry as
+        shapely), and ``problems``: ``{"index", "field" or "geometry", "reason"}``.
+    """
+    field_map = dict(field_map or {})
+    unknown = sorted(set(field_map) - set(spec.field_by_name))
+    if unknown:
+        return Prepared([], [{"index": None, "field": name,
+                              "reason": f"--map names '{name}', which layer {spec.name} "
+                                        "does not have"} for name in unknown])
+    rows: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = []
+    seen_keys: dict[str, int] = {}
+    for index, record in enumerate(records):
+        row: dict[str, Any] = {}
+        for fld in spec.fields:
+            try:
+                row[fld.name] = coerce(fld, record.get(field_map.get(fld.name, fld.name)))
+            except FieldProblem as exc:
+                problems.append({"index": index, "field": fld.name, "reason": str(exc)})
+        if spec.name == "grids":
+            problems.extend({"index": index, "field": name, "reason": reason}
+                            for name, reason in grid_rule_problems(row))
+        if spec.geometry is not None:
+            geom = geoms[index] if geoms is not None else None
+            found = geometry_problems(geom, spec.geometry)
+            if not found and spec.name == "buildings" and len(shapely.get_parts(geom)) > 1:
+                found = [{"reason": "a building footprint must be one polygon"}]
+            problems.extend({"index": index, "field": "geometry", **p} for p in found)
+            if not found:
+                row.update(storage_geometry(spec, geom))
+        if spec.key and row.get(spec.key):
+            first = seen_keys.setdefault(row[spec.key], index)
+            if first != index:
+                problems.append({"index": index, "field": spec.key,
+                                 "reason": f"{spec.key} {row[spec.key]!r} also at feature {first}"})
+        rows.append(row)
+        if progress and index % 1000 == 999:
+            progress(index + 1, len(records))
+    if progress:
+        progress(len(records), len(records))
+    return Prepared(rows, problems)

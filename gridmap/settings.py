@@ -1,0 +1,66 @@
+"""Settings: every tunable number and path in one place, each with its source.
+
+Values come from the environment (``GRIDMAP_*``) with documented defaults, so the
+same code runs the embedded database, a test cluster or a city's own PostGIS.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The repository (or install) root: ``data/`` and the embedded cluster live here.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Storage CRS of every geometry column (WGS 84 longitude/latitude).
+STORAGE_SRID = 4326
+#: CGCS2000, China's geodetic datum; accepted on input and treated as equal to
+#: WGS 84 (the two differ by well under a metre, below grid-drawing precision).
+CGCS2000_SRID = 4490
+#: Input CRSs taken without reprojection.
+EQUIVALENT_SRIDS = frozenset({STORAGE_SRID, CGCS2000_SRID})
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).resolve() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings of one gridmap process.
+
+    Attributes
+    ----------
+    database_url
+        ``GRIDMAP_DATABASE_URL``: an existing PostGIS to use. ``None`` means the
+        embedded cluster in ``pg_dir``.
+    pg_dir
+        ``GRIDMAP_PG_DIR``: where the embedded cluster keeps its files
+        (default ``data/pg`` in the project root, git-ignored).
+    pg_bin
+        ``GRIDMAP_PG_BIN``: directory of the PostgreSQL server programs
+        (default: the newest ``/usr/lib/postgresql/*/bin``).
+    demo_dir
+        ``GRIDMAP_DEMO_DIR``: the demo town's GeoJSON files.
+    max_import_features
+        Largest number of features one import may carry.
+    """
+
+    database_url: str | None = None
+    pg_dir: Path = PROJECT_ROOT / "data" / "pg"
+    pg_bin: Path | None = None
+    demo_dir: Path = PROJECT_ROOT / "data" / "demo"
+    max_import_features: int = 2_000_000
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read settings from ``GRIDMAP_*`` environment variables."""
+        pg_bin = os.environ.get("GRIDMAP_PG_BIN")
+        return cls(
+            database_url=os.environ.get("GRIDMAP_DATABASE_URL") or None,
+            pg_dir=_env_path("GRIDMAP_PG_DIR", PROJECT_ROOT / "data" / "pg"),
+            pg_bin=Path(pg_bin) if pg_bin else None,
+            demo_dir=_env_path("GRIDMAP_DEMO_DIR", PROJECT_ROOT / "data" / "demo"),
+        )

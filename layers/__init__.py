@@ -1,0 +1,1 @@
+"""Map rendering with folium: one module per layer, map pages and embeds."""

@@ -1,0 +1,48 @@
+"""Helpers the tests share: running the command, temporary folders, free ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from gridmap.settings import PROJECT_ROOT
+
+DEMO_DIR = PROJECT_ROOT / "data" / "demo"
+BIN = Path(sys.executable).parent
+
+
+def make_tempdir(prefix: str) -> Path:
+    """A temporary folder the ``postgres`` user can reach (when tests run as root)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+def cli_env(database_url: str | None = None, **extra: str) -> dict[str, str]:
+    """Environment for running the ``gridmap`` command against a test database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDMAP_")}
+    if database_url:
+        env["GRIDMAP_DATABASE_URL"] = database_url
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``gridmap ARGS`` as a user would, from the installed entry point."""
+    result = subprocess.run([str(BIN / "gridmap"), *args], env=env, capture_output=True,
+                            text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"gridmap {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
