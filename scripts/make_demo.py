@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,7 +250,7 @@ class Generator:
                 })
                 geom = shapely.union_all([cells[self.block_of(ci, b)] for b in members])
                 kinds = [blocks[b] for b in members if blocks[b] in PLACE_TYPE_OF_BLOCK]
-                place = PLACE_TYPE_OF_BLOCK[max(set(kinds), key=kinds.count)] if kinds else None
+                place = PLACE_TYPE_OF_BLOCK[Counter(kinds).most_common(1)[0][0]] if kinds else None
                 self.town.grids.append(feature(
                     multipolygon(geom), code=f"{code}{gi + 1:03d}", name=f"{name}第{gi + 1}网格",
                     kind="general", community=code, parent=master_code, worker=worker_code,

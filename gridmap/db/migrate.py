@@ -8,9 +8,19 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from geoalchemy2 import alembic_helpers
 from sqlalchemy import Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Leave PostGIS's own tables (spatial_ref_sys, ...) out of schema comparison."""
+    from gridmap.models import Base
+
+    if type_ == "table" and name not in Base.metadata.tables:
+        return False
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -161,7 +161,8 @@ def export_rows(session: Session, spec: LayerSpec, area_code: str | None = None
     Parameters
     ----------
     area_code
-        Only features that intersect this area (a street or community).
+        Only features in this area (a street or community): polygons whose
+        interior meets it, points and lines that meet it.
     """
     model = spec.model
     geom_columns = GEOMETRY_COLUMNS.get(spec.name, ("geom",) if spec.geometry else ())
@@ -173,7 +174,12 @@ def export_rows(session: Session, spec: LayerSpec, area_code: str | None = None
         query = query.where(Grid.active)
     if area_code and geom_expr is not None:
         area_geom = select(Area.geom).where(Area.code == area_code).scalar_subquery()
-        query = query.where(func.ST_Intersects(getattr(model, geom_columns[-1]), area_geom))
+        column = getattr(model, geom_columns[-1])
+        if spec.geometry and "Polygon" in spec.geometry[0]:
+            # Interiors must meet: a neighbouring community's grids only touch the area.
+            query = query.where(func.ST_Relate(column, area_geom, "T********"))
+        else:
+            query = query.where(func.ST_Intersects(column, area_geom))
     result = session.execute(query).all()
     code_of = {
         fld.name: {id_: code for code, id_ in session.execute(
@@ -186,7 +192,8 @@ def export_rows(session: Session, spec: LayerSpec, area_code: str | None = None
         if fld.reference:
             values = [code_of[fld.name].get(v) for v in values]
         out[fld.name] = _typed(fld.type, values)
-    geoms = list(shapely.from_wkb([row[-1] for row in result])) if geom_expr is not None else None
+    geoms = (list(shapely.from_wkb([bytes(row[-1]) for row in result]))
+             if geom_expr is not None else None)
     return geoms, out
 
 

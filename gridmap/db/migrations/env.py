@@ -4,16 +4,10 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine
 
+from gridmap.db.migrate import include_object
 from gridmap.models import Base
 
 config = context.config
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    """Leave PostGIS's own tables (spatial_ref_sys, topology) out of autogenerate."""
-    if type_ == "table" and name not in Base.metadata.tables:
-        return False
-    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
 
 def run_migrations_online() -> None:
