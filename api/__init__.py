@@ -6,22 +6,40 @@ from functools import cached_property
 from typing import Any
 
 from flask import Flask
+from flask_cors import CORS
 from sqlalchemy import Engine
 
+from gridmap import __version__
 from gridmap.db.engine import database_url, make_engine
+
+#: Defaults of the app's settings; each can be set as GRIDMAP_<NAME> in the environment.
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": None,
+    # Largest request body; bigger ones get 413 (bulk imports of a city fit in this).
+    "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
+    # Origins whose pages may read the API from the browser (CORS), e.g. a city's portal.
+    "CORS_ORIGINS": [],
+}
 
 
 class GridmapState:
     """What the app shares between requests: the engine, made on first use so the
     app starts (and answers /health with 503) while the database is down."""
 
-    def __init__(self, url: str | None):
+    def __init__(self, url: str | None, api: Any):
         self._url = url
+        self.api = api
 
     @cached_property
     def engine(self) -> Engine:
         """The engine of the configured database."""
         return make_engine(self._url or database_url())
+
+
+def _origins(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [origin.strip() for origin in value.split(",") if origin.strip()]
+    return list(value or [])
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -30,19 +48,54 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     Parameters
     ----------
     test_config
-        Settings that override the defaults, such as ``DATABASE_URL``.
+        Settings that override the defaults and the environment, such as
+        ``DATABASE_URL`` or ``CORS_ORIGINS``.
     """
     app = Flask(__name__)
-    app.config.from_mapping(DATABASE_URL=None, MAX_CONTENT_LENGTH=20 * 1024 * 1024,
-                            JSON_AS_ASCII=False)
+    app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("GRIDMAP")
     if test_config:
         app.config.update(test_config)
-    app.extensions["gridmap"] = GridmapState(app.config["DATABASE_URL"])
 
-    from api import health
-    from api.errors import register_error_handlers
+    from api import areas, buildings, docs, grids, health, roads, stations, tokens, workers
+    from api.errors import GridmapApi, register_error_handlers
 
+    app.config.update(
+        API_TITLE="gridmap",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=docs.ASSETS_URL,
+    )
+    api = GridmapApi(
+        app,
+        spec_kwargs={
+            "info": {
+                "description": (
+                    "Community grids, buildings, roads and service stations. GeoJSON in EPSG:4326; "
+                    "errors are application/problem+json. Send Authorization: Bearer <token>; "
+                    "anonymous requests read as viewers."
+                )
+            }
+        },
+    )
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    app.extensions["gridmap"] = GridmapState(app.config["DATABASE_URL"], api)
     register_error_handlers(app)
+    for module in (areas, grids, buildings, stations, roads, workers, tokens):
+        api.register_blueprint(module.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(docs.bp)
+    CORS(
+        app,
+        resources={
+            r"/api/v1/*": {
+                "origins": _origins(app.config["CORS_ORIGINS"]),
+                "methods": ["GET", "HEAD", "OPTIONS"],
+            }
+        },
+        expose_headers=["ETag", "Location"],
+    )
     return app

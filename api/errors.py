@@ -4,33 +4,157 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, json, request
+import marshmallow as ma
+from flask import Flask, Response, current_app, json, request
+from flask_smorest import Api
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+
+from gridmap.db.cluster import ClusterError
+from gridmap.features import Conflict, NotFound, VersionMismatch
+from gridmap.geometry import CRSProblem
+from gridmap.io.store import ImportRejected
 
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, type_: str = "about:blank",
-            **extra: Any) -> Response:
-    """A problem+json response; ``extra`` members (such as ``errors``) are added as given."""
-    body = {"type": type_, "title": title, "status": status, "detail": detail,
-            "instance": request.path, **extra}
-    return Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+class ProblemItemSchema(ma.Schema):
+    """One field or feature problem."""
+
+    index = ma.fields.Integer(allow_none=True, metadata={"description": "Feature index"})
+    field = ma.fields.String(allow_none=True)
+    reason = ma.fields.String()
+    location = ma.fields.List(
+        ma.fields.Float(), allow_none=True, metadata={"description": "[lon, lat] of the fault"}
+    )
+
+
+class ProblemSchema(ma.Schema):
+    """An error (RFC 9457 problem details)."""
+
+    type = ma.fields.String()
+    title = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String()
+    instance = ma.fields.String()
+    errors = ma.fields.List(ma.fields.Nested(ProblemItemSchema))
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    errors: list[dict] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A problem+json response."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
+    response.headers.update(headers or {})
+    return response
+
+
+def _flatten(messages: Any, location: str, prefix: str = "") -> list[dict]:
+    """webargs' nested validation messages as a flat list of problems."""
+    if isinstance(messages, dict):
+        out = []
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            out.extend(_flatten(value, location, name))
+        return out
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [{"in": location, "field": prefix or None, "reason": " ".join(messages)}]
+    return [{"in": location, "field": prefix or None, "reason": str(messages)}]
+
+
+class GridmapApi(Api):
+    """flask-smorest's Api, answering errors as problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Response:
+        data = getattr(error, "data", None) or {}
+        errors = None
+        if "messages" in data:
+            errors = [
+                item
+                for location, messages in data["messages"].items()
+                for item in _flatten(messages, location)
+            ]
+        detail = data.get("message") or error.description or error.name
+        if errors:
+            detail = "; ".join(f"{e['field'] or e['in']}: {e['reason']}" for e in errors)
+        headers = dict(data.get("headers") or {})
+        original = error.get_response().headers
+        for name in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if name in original:
+                headers[name] = original[name]
+        return problem(error.code or 500, error.name, detail, errors=errors, headers=headers)
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Turn every HTTP error, and any unexpected exception, into problem+json."""
+    """Turn gridmap's own exceptions, and any unexpected one, into problem+json."""
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        response = problem(exc.code or 500, exc.name, exc.description or exc.name)
-        for header in ("Allow", "Retry-After"):
-            if exc.get_response().headers.get(header):
-                response.headers[header] = exc.get_response().headers[header]
-        return response
+    @app.errorhandler(ImportRejected)
+    def rejected(exc: ImportRejected) -> Response:
+        reasons = "; ".join(
+            ("" if p.get("index") is None else f"feature {p['index']}: ")
+            + (f"{p['field']}: " if p.get("field") else "")
+            + p["reason"]
+            for p in exc.problems[:5]
+        )
+        return problem(
+            422, "Unprocessable Content", f"nothing was written: {reasons}", errors=exc.problems
+        )
+
+    @app.errorhandler(NotFound)
+    def not_found(exc: NotFound) -> Response:
+        return problem(404, "Not Found", str(exc))
+
+    @app.errorhandler(VersionMismatch)
+    def stale(exc: VersionMismatch) -> Response:
+        return problem(
+            412,
+            "Precondition Failed",
+            f"{exc}; read it again and apply your change to that version",
+            headers={"ETag": f'"{exc.current}"'},
+        )
+
+    @app.errorhandler(Conflict)
+    def conflict(exc: Conflict) -> Response:
+        return problem(409, "Conflict", str(exc))
+
+    @app.errorhandler(CRSProblem)
+    def bad_crs(exc: CRSProblem) -> Response:
+        return problem(400, "Bad Request", str(exc))
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(ClusterError)
+    def database_down(exc: Exception) -> Response:
+        current_app.logger.warning("database unavailable: %s", type(exc).__name__)
+        return problem(
+            503,
+            "Service Unavailable",
+            "the database is not answering; try again shortly",
+            headers={"Retry-After": "5"},
+        )
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
-        app.logger.exception("unhandled error on %s", request.path)
-        return problem(500, "Internal Server Error",
-                       "gridmap could not answer this request; the error is in the server log.")
+        if isinstance(exc, HTTPException):
+            return current_app.extensions["gridmap"].api.handle_http_exception(exc)
+        current_app.logger.exception("unhandled error on %s", request.path)
+        return problem(
+            500,
+            "Internal Server Error",
+            "gridmap could not answer this request; the error is in the server log.",
+        )

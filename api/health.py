@@ -16,14 +16,20 @@ bp = Blueprint("health", __name__)
 def health():
     """Report the service's state; 200 when ready to serve, 503 otherwise."""
     head = migrate.head_revision()
-    report: dict = {"status": "ok",
-                    "database": {"reachable": False, "postgis": None,
-                                 "migration": {"current": None, "head": head}}}
+    report: dict = {
+        "status": "ok",
+        "database": {
+            "reachable": False,
+            "postgis": None,
+            "migration": {"current": None, "head": head},
+        },
+    }
     try:
         engine = current_app.extensions["gridmap"].engine
         with engine.connect() as connection:
             report["database"]["postgis"] = connection.scalar(
-                text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'"))
+                text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+            )
         report["database"]["reachable"] = True
         current = migrate.current_revision(engine)
         report["database"]["migration"]["current"] = current

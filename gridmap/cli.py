@@ -11,8 +11,9 @@ from tqdm import tqdm
 
 from gridmap.db import backup, migrate
 from gridmap.db.cluster import Cluster, ClusterError
-from gridmap.db.engine import database_url, make_engine
+from gridmap.db.engine import database_url, make_engine, session_scope
 from gridmap.io.layers import LAYERS
+from gridmap.models import ROLES
 from gridmap.settings import Settings
 
 
@@ -43,8 +44,9 @@ class _Progress:
     def __call__(self, label: str, done: int, total: int) -> None:
         bar = self.bars.get(label)
         if bar is None:
-            bar = self.bars[label] = tqdm(total=total, desc=label, unit=" features",
-                                          disable=None, leave=True)
+            bar = self.bars[label] = tqdm(
+                total=total, desc=label, unit=" features", disable=None, leave=True
+            )
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
@@ -75,8 +77,9 @@ def start() -> None:
     except ClusterError as exc:
         raise click.ClickException(str(exc)) from exc
     status = _cluster(settings).status()
-    click.echo(f"database running on 127.0.0.1:{status.port} (pid {status.pid}, "
-               f"{status.directory})")
+    click.echo(
+        f"database running on 127.0.0.1:{status.port} (pid {status.pid}, {status.directory})"
+    )
 
 
 @db.command()
@@ -100,8 +103,10 @@ def status() -> None:
     if not settings.database_url:
         state = _cluster(settings).status()
         if not state.running:
-            click.echo(f"embedded database in {state.directory}: "
-                       f"{'stopped' if state.initialised else 'not created yet'}")
+            click.echo(
+                f"embedded database in {state.directory}: "
+                f"{'stopped' if state.initialised else 'not created yet'}"
+            )
             sys.exit(1)
         click.echo(f"embedded database running on 127.0.0.1:{state.port} (pid {state.pid})")
     engine = _engine()
@@ -171,20 +176,37 @@ def _field_map(pairs: tuple[str, ...]) -> dict[str, str]:
 @main.command(name="import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--layer", type=LAYER_CHOICE, required=True, help="Layer the file holds.")
-@click.option("--map", "pairs", multiple=True, metavar="FIELD=SOURCE",
-              help="Take FIELD from the file's SOURCE field (repeatable).")
+@click.option(
+    "--map",
+    "pairs",
+    multiple=True,
+    metavar="FIELD=SOURCE",
+    help="Take FIELD from the file's SOURCE field (repeatable).",
+)
 @click.option("--crs", help="The file's CRS when it does not say (e.g. EPSG:4490).")
-@click.option("--author", default=lambda: os.environ.get("USER", "cli"), show_default="$USER",
-              help="Who is recorded in grid revisions.")
-def import_command(path: Path, layer: str, pairs: tuple[str, ...], crs: str | None,
-                   author: str) -> None:
+@click.option(
+    "--author",
+    default=lambda: os.environ.get("USER", "cli"),
+    show_default="$USER",
+    help="Who is recorded in grid revisions.",
+)
+def import_command(
+    path: Path, layer: str, pairs: tuple[str, ...], crs: str | None, author: str
+) -> None:
     """Import a GeoJSON, GeoPackage, Shapefile or CSV file into LAYER, all or nothing."""
     from gridmap.io import FileProblem, ImportRejected, import_file
 
     progress = _Progress()
     try:
-        count = import_file(_engine(), path, layer, _field_map(pairs), crs, author=author,
-                            progress=lambda done, total: progress(layer, done, total))
+        count = import_file(
+            _engine(),
+            path,
+            layer,
+            _field_map(pairs),
+            crs,
+            author=author,
+            progress=lambda done, total: progress(layer, done, total),
+        )
     except FileProblem as exc:
         raise click.ClickException(str(exc)) from exc
     except ImportRejected as exc:
@@ -205,7 +227,8 @@ def import_command(path: Path, layer: str, pairs: tuple[str, ...], crs: str | No
 @click.option("--area", help="Only features in this street or community (code).")
 def export_command(path: Path, layer: str, area: str | None) -> None:
     """Export LAYER to PATH; the format follows the suffix (.geojson .gpkg .shp .csv)."""
-    from gridmap.io import FileProblem, export_file
+    from gridmap.io.export import export_file
+    from gridmap.io.files import FileProblem
 
     try:
         count = export_file(_engine(), path, layer, area)
@@ -226,19 +249,78 @@ def demo() -> None:
         click.echo("demo town loaded: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
 
+# -- tokens -------------------------------------------------------------------------
+
+
+@main.group()
+def token() -> None:
+    """API tokens: make, list and revoke."""
+
+
+@token.command(name="create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(list(ROLES)), required=True)
+def token_create(name: str, role: str) -> None:
+    """Make a token for NAME; it is printed once and kept only as a hash."""
+    from gridmap.tokens import create_token
+
+    try:
+        with session_scope(_engine()) as session:
+            secret = create_token(session, name, role)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(secret)
+
+
+@token.command(name="list")
+def token_list() -> None:
+    """List tokens (names and roles, never the tokens)."""
+    from gridmap.tokens import list_tokens
+
+    with session_scope(_engine()) as session:
+        for row in list_tokens(session):
+            state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "live"
+            click.echo(f"{row.name}\t{row.role}\t{row.created_at:%Y-%m-%d %H:%M}\t{state}")
+
+
+@token.command(name="revoke")
+@click.argument("name")
+def token_revoke(name: str) -> None:
+    """Revoke NAME's token."""
+    from gridmap.tokens import revoke_token
+
+    with session_scope(_engine()) as session:
+        if not revoke_token(session, name):
+            raise click.ClickException(f"no live token named {name!r}")
+    click.echo(f"revoked {name}")
+
+
 # -- serving ------------------------------------------------------------------------
 
 
 @main.command()
-@click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"),
-              show_default="$HOST or 127.0.0.1")
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")),
-              show_default="$PORT or 5000")
+@click.option(
+    "--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="$HOST or 127.0.0.1"
+)
+@click.option(
+    "--port",
+    type=int,
+    default=lambda: int(os.environ.get("PORT", "5000")),
+    show_default="$PORT or 5000",
+)
 @click.option("--workers", type=int, default=2, show_default=True)
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the API and maps with gunicorn (Ctrl-C stops it; the database keeps running)."""
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    args = [str(gunicorn), "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--access-logfile", "-", "api:create_app()"]
+    args = [
+        str(gunicorn),
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "-",
+        "api:create_app()",
+    ]
     click.echo(f"serving gridmap at http://{host}:{port}")
     os.execv(args[0], args)

@@ -28,8 +28,9 @@ DEMO_FILES = (
 def demo_street_code(demo_dir: Path) -> str:
     """The code of the demo town's street, read from its areas file."""
     areas = json.loads((demo_dir / "areas.geojson").read_text(encoding="utf-8"))
-    return next(f["properties"]["code"] for f in areas["features"]
-                if f["properties"]["level"] == "street")
+    return next(
+        f["properties"]["code"] for f in areas["features"] if f["properties"]["level"] == "street"
+    )
 
 
 def load_demo(
@@ -61,6 +62,7 @@ def load_demo(
         for layer, filename in DEMO_FILES:
             report = partial(progress, layer) if progress else None
             rows = read_rows(demo_dir / filename, layer, progress=report)
-            counts[layer] = import_rows(session, LAYERS[layer], rows, author="demo",
-                                        reason="demo town")
+            counts[layer] = len(
+                import_rows(session, LAYERS[layer], rows, author="demo", reason="demo town")
+            )
         return counts

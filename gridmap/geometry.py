@@ -94,13 +94,22 @@ def geometry_problems(geom: shapely.Geometry | None, allowed: Sequence[str]) -> 
     coords = shapely.get_coordinates(geom)
     finite = np.isfinite(coords).all(axis=1)
     if not finite.all():
-        return [{"reason": "coordinate is not a finite number (NaN or infinity)",
-                 "index": int(np.argmin(finite))}]
+        return [
+            {
+                "reason": "coordinate is not a finite number (NaN or infinity)",
+                "index": int(np.argmin(finite)),
+            }
+        ]
     outside = (np.abs(coords[:, 0]) > 180) | (np.abs(coords[:, 1]) > 90)
     if outside.any():
         lon, lat = coords[int(np.argmax(outside))]
-        return [{"reason": "coordinate outside longitude -180..180 / latitude -90..90 "
-                 "(is the CRS right?)", "location": [float(lon), float(lat)]}]
+        return [
+            {
+                "reason": "coordinate outside longitude -180..180 / latitude -90..90 "
+                "(is the CRS right?)",
+                "location": [float(lon), float(lat)],
+            }
+        ]
     if not geom.is_valid:
         reason = shapely.is_valid_reason(geom)
         problem: dict = {"reason": f"invalid geometry: {reason}"}
@@ -121,3 +130,86 @@ def single_part(geom: shapely.Geometry) -> shapely.Geometry:
     if isinstance(geom, MultiPolygon | MultiLineString) and len(geom.geoms) == 1:
         return geom.geoms[0]
     return geom
+
+
+#: GeoJSON geometry types and how deep their coordinate arrays nest.
+_NESTING = {
+    "Point": 0,
+    "LineString": 1,
+    "Polygon": 2,
+    "MultiPoint": 1,
+    "MultiLineString": 2,
+    "MultiPolygon": 3,
+}
+
+
+def _position_problem(position: object) -> str | None:
+    if not isinstance(position, list) or len(position) < 2:
+        return "a position must be an array of two numbers [lon, lat]"
+    if not all(isinstance(c, int | float) and not isinstance(c, bool) for c in position):
+        return "coordinates must be numbers"
+    return None
+
+
+def _structure_problems(value: object, depth: int, kind: str, path: str) -> list[dict]:
+    """Problems in nested coordinate arrays (closed rings, positions of numbers)."""
+    if depth == 0:
+        problem = _position_problem(value)
+        return [{"reason": f"{problem} (coordinates{path})"}] if problem else []
+    if not isinstance(value, list):
+        return [{"reason": f"coordinates{path} must be an array"}]
+    problems: list[dict] = []
+    for i, item in enumerate(value):
+        problems.extend(_structure_problems(item, depth - 1, kind, f"{path}[{i}]"))
+    if problems:
+        return problems
+    if kind in ("Polygon", "MultiPolygon") and depth == 1:
+        if len(value) < 4:
+            return [
+                {
+                    "reason": f"ring coordinates{path} needs at least 4 positions",
+                    "location": value[0][:2] if value else None,
+                }
+            ]
+        if value[0][:2] != value[-1][:2]:
+            return [
+                {
+                    "reason": f"ring coordinates{path} is not closed (first and last "
+                    "positions differ)",
+                    "location": value[0][:2],
+                }
+            ]
+    if kind == "LineString" and depth == 1 and len(value) < 2:
+        return [{"reason": "a LineString needs at least 2 positions"}]
+    return problems
+
+
+def geometry_from_geojson(obj: object) -> tuple[shapely.Geometry | None, list[dict]]:
+    """Parse a GeoJSON geometry object strictly (no silent ring closing).
+
+    Returns
+    -------
+    geometry, problems
+        The shapely geometry, or ``None`` with the reasons it could not be read
+        (each with a ``location`` where there is one).
+    """
+    if obj is None:
+        return None, []
+    if not isinstance(obj, dict) or obj.get("type") not in _NESTING:
+        return None, [
+            {
+                "reason": "geometry must be a GeoJSON geometry object with a type of "
+                + ", ".join(_NESTING)
+            }
+        ]
+    kind = obj["type"]
+    if "coordinates" not in obj:
+        return None, [{"reason": f"{kind} has no coordinates"}]
+    problems = _structure_problems(obj["coordinates"], _NESTING[kind], kind, "")
+    if problems:
+        return None, problems
+    try:
+        # Heights are dropped: gridmap's geometry is two-dimensional.
+        return shapely.force_2d(shapely.geometry.shape(obj)), []
+    except (ValueError, TypeError, shapely.errors.GEOSException) as exc:
+        return None, [{"reason": f"unreadable {kind}: {exc}"}]

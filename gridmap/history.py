@@ -13,8 +13,16 @@ from gridmap.models import GridRevision
 
 #: Grid attributes a revision keeps, besides the geometry.
 SNAPSHOT_FIELDS = (
-    "code", "name", "kind", "place_type", "dedicated_category", "community_id", "parent_id",
-    "worker_id", "version", "active",
+    "code",
+    "name",
+    "kind",
+    "place_type",
+    "dedicated_category",
+    "community_id",
+    "parent_id",
+    "worker_id",
+    "version",
+    "active",
 )
 
 

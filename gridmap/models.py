@@ -32,17 +32,36 @@ AREA_LEVELS = ("street", "community")
 GRID_KINDS = ("master", "general", "micro", "dedicated")
 PLACE_TYPES = ("new_build", "urban_village", "old_compound", "work_unit", "suburban")
 DEDICATED_CATEGORIES = (
-    "school", "hospital", "market", "enterprise", "park", "government", "other",
+    "school",
+    "hospital",
+    "market",
+    "enterprise",
+    "park",
+    "government",
+    "other",
 )
 BUILDING_USES = (
-    "residential", "school", "hospital", "commercial", "office", "industrial",
-    "public", "mixed", "other",
+    "residential",
+    "school",
+    "hospital",
+    "commercial",
+    "office",
+    "industrial",
+    "public",
+    "mixed",
+    "other",
 )
 STATION_KINDS = (
-    "party_service_center", "service_post", "canteen", "elderly_care", "health_station",
+    "party_service_center",
+    "service_post",
+    "canteen",
+    "elderly_care",
+    "health_station",
     "other",
 )
 REVISION_ACTIONS = ("insert", "update", "retire", "revert")
+#: API roles, each allowed what the ones before it are.
+ROLES = ("viewer", "staff", "planner", "admin")
 
 
 def one_of(column: str, values: tuple[str, ...]) -> str:
@@ -234,3 +253,17 @@ class GridRevision(Base):
     author: Mapped[str] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ApiToken(Base):
+    """A bearer token of the API; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(one_of("role", ROLES), name="ck_api_tokens_role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -56,19 +56,36 @@ DIGITS = 7  # decimal places of lon/lat: about 1 cm
 # Communities west to east, then north to south: name, blocks (north row first),
 # and today's general grids as lists of block indices (0..11, row-major from NW).
 COMMUNITIES = [
-    ("玉林社区", ["NB", "NB", "OLD", "SCH", "NB", "MKT", "OLD", "NB", "OLD", "NB", "NB", "OLD"],
-     [[0, 4, 8], [1, 5, 9], [2, 6, 10], [3, 7, 11]]),
-    ("芳草社区", ["OLD", "OLD", "WU", "OLD", "HOS", "OLD", "WU", "NB", "OLD", "GOV", "OLD", "OLD"],
-     [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9], [10, 11]]),
-    ("黉门社区", ["UV", "UV", "UV", "NB", "UV", "UV", "ENT", "UV", "UV", "SCH", "UV", "SUB"],
-     [[0, 1], [2, 3], [4, 5, 8, 9], [6, 10], [7, 11]]),
-    ("桐梓林社区", ["NB", "NB", "NB", "NB", "PARK", "NB", "NB", "SCH", "NB", "NB", "OLD", "NB"],
-     [[0, 1, 4], [2, 3], [5, 6, 9], [7, 11], [8, 10]]),
-    ("双楠社区", ["WU", "WU", "OLD", "ENT", "WU", "OLD", "MKT", "OLD", "NB", "OLD", "WU", "OLD"],
-     [[0, 4, 8], [1, 5, 9], [2, 3], [6, 7, 10, 11]]),
-    ("红牌楼社区",
-     ["SUB", "SUB", "ENT", "SUB", "UV", "SUB", "ENT", "SUB", "UV", "UV", "SUB", "SUB"],
-     [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 10, 11]]),
+    (
+        "玉林社区",
+        ["NB", "NB", "OLD", "SCH", "NB", "MKT", "OLD", "NB", "OLD", "NB", "NB", "OLD"],
+        [[0, 4, 8], [1, 5, 9], [2, 6, 10], [3, 7, 11]],
+    ),
+    (
+        "芳草社区",
+        ["OLD", "OLD", "WU", "OLD", "HOS", "OLD", "WU", "NB", "OLD", "GOV", "OLD", "OLD"],
+        [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9], [10, 11]],
+    ),
+    (
+        "黉门社区",
+        ["UV", "UV", "UV", "NB", "UV", "UV", "ENT", "UV", "UV", "SCH", "UV", "SUB"],
+        [[0, 1], [2, 3], [4, 5, 8, 9], [6, 10], [7, 11]],
+    ),
+    (
+        "桐梓林社区",
+        ["NB", "NB", "NB", "NB", "PARK", "NB", "NB", "SCH", "NB", "NB", "OLD", "NB"],
+        [[0, 1, 4], [2, 3], [5, 6, 9], [7, 11], [8, 10]],
+    ),
+    (
+        "双楠社区",
+        ["WU", "WU", "OLD", "ENT", "WU", "OLD", "MKT", "OLD", "NB", "OLD", "WU", "OLD"],
+        [[0, 4, 8], [1, 5, 9], [2, 3], [6, 7, 10, 11]],
+    ),
+    (
+        "红牌楼社区",
+        ["SUB", "SUB", "ENT", "SUB", "UV", "SUB", "ENT", "SUB", "UV", "UV", "SUB", "SUB"],
+        [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 10, 11]],
+    ),
 ]
 # Stations: kind, community index, block index, capacity (households), hours.
 STATIONS = [
@@ -112,16 +129,52 @@ STATION_NAMES = {
     "other": "{c}综合文化站",
 }
 PLACE_TYPE_OF_BLOCK = {
-    "NB": "new_build", "OLD": "old_compound", "UV": "urban_village",
-    "WU": "work_unit", "SUB": "suburban",
+    "NB": "new_build",
+    "OLD": "old_compound",
+    "UV": "urban_village",
+    "WU": "work_unit",
+    "SUB": "suburban",
 }
-NB_NAMES = ["锦城华府", "天府名苑", "蓝光花园", "翡翠城", "南城都汇", "棕榈泉", "金桂苑",
-            "紫荆花园", "星河湾", "清水河畔", "锦绣天府", "世纪城"]
-OLD_NAMES = ["纺织厂宿舍", "机床厂小区", "电力小区", "粮食局宿舍", "铁路新村", "建设小区",
-             "红星小区", "邮电宿舍", "水利小区", "光华小区", "农机厂宿舍", "商业局小区",
-             "跃进小区", "二轻小区", "交通小区", "文化宫小区"]
-WU_NAMES = ["西南设计院家属院", "川大家属院", "省建三公司宿舍", "勘察院家属区", "电子所家属院",
-            "医药公司宿舍"]
+NB_NAMES = [
+    "锦城华府",
+    "天府名苑",
+    "蓝光花园",
+    "翡翠城",
+    "南城都汇",
+    "棕榈泉",
+    "金桂苑",
+    "紫荆花园",
+    "星河湾",
+    "清水河畔",
+    "锦绣天府",
+    "世纪城",
+]
+OLD_NAMES = [
+    "纺织厂宿舍",
+    "机床厂小区",
+    "电力小区",
+    "粮食局宿舍",
+    "铁路新村",
+    "建设小区",
+    "红星小区",
+    "邮电宿舍",
+    "水利小区",
+    "光华小区",
+    "农机厂宿舍",
+    "商业局小区",
+    "跃进小区",
+    "二轻小区",
+    "交通小区",
+    "文化宫小区",
+]
+WU_NAMES = [
+    "西南设计院家属院",
+    "川大家属院",
+    "省建三公司宿舍",
+    "勘察院家属区",
+    "电子所家属院",
+    "医药公司宿舍",
+]
 V_MAIN = ["锦华西路", "锦华中路", "锦华东路", "锦华环路"]
 H_MAIN = ["武侯南街", "武侯中街", "武侯北街"]
 UV_NAMES = ["簇桥村", "高攀村", "金花村", "机投村", "永丰村", "桂溪村"]
@@ -135,8 +188,32 @@ SITE_NAMES = {
     "GOV": ["锦华街道办事处"],
 }
 SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐")
-GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
-         "涛", "明", "超", "秀英", "华", "建国", "志强", "桂英", "红梅", "海燕"]
+GIVEN = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "丽",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "娟",
+    "涛",
+    "明",
+    "超",
+    "秀英",
+    "华",
+    "建国",
+    "志强",
+    "桂英",
+    "红梅",
+    "海燕",
+]
 
 
 @dataclass
@@ -186,7 +263,11 @@ class Generator:
         self.town = Town()
         self.building_seq = 0
         self.names: dict[str, list[str]] = {
-            "NB": NB_NAMES, "OLD": OLD_NAMES, "WU": WU_NAMES, "UV": UV_NAMES, "SUB": SUB_NAMES,
+            "NB": NB_NAMES,
+            "OLD": OLD_NAMES,
+            "WU": WU_NAMES,
+            "UV": UV_NAMES,
+            "SUB": SUB_NAMES,
             **SITE_NAMES,
         }
         self.name_use: dict[str, int] = {}
@@ -198,7 +279,8 @@ class Generator:
         # in lon/lat too and every union of cells tiles without slivers.
         self.corner = {
             (i, j): self.project(Point(x, y)).coords[0]
-            for i, x in enumerate(xs) for j, y in enumerate(ys)
+            for i, x in enumerate(xs)
+            for j, y in enumerate(ys)
         }
         self.n_cols, self.n_rows = n_cols, n_rows
 
@@ -224,37 +306,72 @@ class Generator:
 
     def make_areas_and_grids(self) -> None:
         street_code = DISTRICT_CODE + STREET_SEQ
-        cells = {(c, r): self.block_cell(c, r)
-                 for c in range(self.n_cols) for r in range(self.n_rows)}
+        cells = {
+            (c, r): self.block_cell(c, r) for c in range(self.n_cols) for r in range(self.n_rows)
+        }
         street = shapely.union_all(list(cells.values()))
-        self.town.areas.append(feature(
-            multipolygon(street), code=street_code, name=STREET_NAME, level="street", parent=None))
+        self.town.areas.append(
+            feature(
+                multipolygon(street),
+                code=street_code,
+                name=STREET_NAME,
+                level="street",
+                parent=None,
+            )
+        )
         worker_seq = 0
         for ci, (name, blocks, old_grids) in enumerate(COMMUNITIES):
             code = f"{street_code}{ci + 1:03d}"
             community = shapely.union_all([cells[self.block_of(ci, b)] for b in range(12)])
-            self.town.areas.append(feature(
-                multipolygon(community), code=code, name=name, level="community",
-                parent=street_code))
+            self.town.areas.append(
+                feature(
+                    multipolygon(community),
+                    code=code,
+                    name=name,
+                    level="community",
+                    parent=street_code,
+                )
+            )
             master_code = f"{code}000"
-            self.town.grids.append(feature(
-                multipolygon(community), code=master_code, name=f"{name}总网格", kind="master",
-                community=code, parent=None, worker=None, place_type=None,
-                dedicated_category=None))
+            self.town.grids.append(
+                feature(
+                    multipolygon(community),
+                    code=master_code,
+                    name=f"{name}总网格",
+                    kind="master",
+                    community=code,
+                    parent=None,
+                    worker=None,
+                    place_type=None,
+                    dedicated_category=None,
+                )
+            )
             for gi, members in enumerate(old_grids):
                 worker_seq += 1
                 worker_code = f"W{worker_seq:03d}"
-                self.town.workers.append({
-                    "code": worker_code, "name": self.person_name(),
-                    "phone": f"13{self.rng.integers(0, 10)}{self.rng.integers(10**7, 10**8)}",
-                })
+                self.town.workers.append(
+                    {
+                        "code": worker_code,
+                        "name": self.person_name(),
+                        "phone": f"13{self.rng.integers(0, 10)}{self.rng.integers(10**7, 10**8)}",
+                    }
+                )
                 geom = shapely.union_all([cells[self.block_of(ci, b)] for b in members])
                 kinds = [blocks[b] for b in members if blocks[b] in PLACE_TYPE_OF_BLOCK]
                 place = PLACE_TYPE_OF_BLOCK[Counter(kinds).most_common(1)[0][0]] if kinds else None
-                self.town.grids.append(feature(
-                    multipolygon(geom), code=f"{code}{gi + 1:03d}", name=f"{name}第{gi + 1}网格",
-                    kind="general", community=code, parent=master_code, worker=worker_code,
-                    place_type=place, dedicated_category=None))
+                self.town.grids.append(
+                    feature(
+                        multipolygon(geom),
+                        code=f"{code}{gi + 1:03d}",
+                        name=f"{name}第{gi + 1}网格",
+                        kind="general",
+                        community=code,
+                        parent=master_code,
+                        worker=worker_code,
+                        place_type=place,
+                        dedicated_category=None,
+                    )
+                )
 
     def person_name(self) -> str:
         return str(self.rng.choice(SURNAMES)) + str(self.rng.choice(GIVEN))
@@ -268,15 +385,25 @@ class Generator:
         for i in range(self.n_cols + 1):
             main = i % COMMUNITY_COLS == 0
             name = V_MAIN[i // COMMUNITY_COLS] if main else f"锦华{i}巷"
-            self.lines.append((LineString([(i * BLOCK_W, 0), (i * BLOCK_W, height)]),
-                               {"class": "primary" if main else "residential",
-                                "barrier": True, "name": name}))
+            self.lines.append(
+                (
+                    LineString([(i * BLOCK_W, 0), (i * BLOCK_W, height)]),
+                    {"class": "primary" if main else "residential", "barrier": True, "name": name},
+                )
+            )
         for j in range(self.n_rows + 1):
             main = j % COMMUNITY_ROWS == 0
             name = H_MAIN[j // COMMUNITY_ROWS] if main else f"桐梓{j}街"
-            self.lines.append((LineString([(0, j * BLOCK_H), (width, j * BLOCK_H)]),
-                               {"class": "secondary" if main else "residential",
-                                "barrier": True, "name": name}))
+            self.lines.append(
+                (
+                    LineString([(0, j * BLOCK_H), (width, j * BLOCK_H)]),
+                    {
+                        "class": "secondary" if main else "residential",
+                        "barrier": True,
+                        "name": name,
+                    },
+                )
+            )
 
     def add_lane(self, line: LineString, road_class: str = "service") -> None:
         self.lines.append((line, {"class": road_class, "barrier": False, "name": None}))
@@ -297,26 +424,50 @@ class Generator:
         tree = shapely.STRtree(geoms)
         for piece in noded:
             midpoint = piece.interpolate(0.5, normalized=True)
-            owner = min(tree.query(midpoint.buffer(0.01)),
-                        key=lambda k: geoms[k].distance(midpoint))
+            owner = min(
+                tree.query(midpoint.buffer(0.01)), key=lambda k: geoms[k].distance(midpoint)
+            )
             props = self.lines[owner][1]
-            self.town.roads.append(feature(
-                self.project(piece), name=props["name"], **{"class": props["class"]},
-                walkable=True, barrier=props["barrier"]))
+            self.town.roads.append(
+                feature(
+                    self.project(piece),
+                    name=props["name"],
+                    **{"class": props["class"]},
+                    walkable=True,
+                    barrier=props["barrier"],
+                )
+            )
 
     # -- buildings --------------------------------------------------------------------
 
-    def add_building(self, footprint: Polygon, *, households: int, floors: int, use: str,
-                     compound: str, name: str | None = None) -> None:
+    def add_building(
+        self,
+        footprint: Polygon,
+        *,
+        households: int,
+        floors: int,
+        use: str,
+        compound: str,
+        name: str | None = None,
+    ) -> None:
         self.building_seq += 1
         population = int(round(households * self.rng.uniform(2.3, 3.0)))
-        self.town.buildings.append(feature(
-            self.project(footprint), code=f"B{self.building_seq:05d}",
-            name=name or f"{compound}{self.building_seq % 100 + 1}栋", households=households,
-            population=population, floors=floors, use=use, compound=compound))
+        self.town.buildings.append(
+            feature(
+                self.project(footprint),
+                code=f"B{self.building_seq:05d}",
+                name=name or f"{compound}{self.building_seq % 100 + 1}栋",
+                households=households,
+                population=population,
+                floors=floors,
+                use=use,
+                compound=compound,
+            )
+        )
 
-    def lattice_buildings(self, col: int, row: int, ncols: int, nrows: int, w: float, h: float,
-                          keep: float) -> list[Polygon]:
+    def lattice_buildings(
+        self, col: int, row: int, ncols: int, nrows: int, w: float, h: float, keep: float
+    ) -> list[Polygon]:
         inner = self.block_box(col, row, BUILDING_INSET)
         minx, miny, maxx, maxy = inner.bounds
         dx = (maxx - minx) / ncols
@@ -348,33 +499,58 @@ class Generator:
             for k, fp in enumerate(towers):
                 floors = int(rng.integers(18, 33))
                 use = "mixed" if k == 0 else "residential"
-                self.add_building(fp, households=floors * int(rng.integers(2, 4)), floors=floors,
-                                  use=use, compound=name)
+                self.add_building(
+                    fp,
+                    households=floors * int(rng.integers(2, 4)),
+                    floors=floors,
+                    use=use,
+                    compound=name,
+                )
         elif kind in ("OLD", "WU"):
             self.compound_lanes(col, row)
             size = (52, 11) if kind == "OLD" else (40, 12)
-            spots = self.lattice_buildings(col, row, 2, 7 if kind == "OLD" else 5, *size,
-                                           keep=0.95)
+            spots = self.lattice_buildings(col, row, 2, 7 if kind == "OLD" else 5, *size, keep=0.95)
             if kind == "WU":  # the work unit's own office stands in its first spot
-                self.add_building(spots.pop(0), households=0, floors=4, use="office",
-                                  compound=name, name=f"{name}办公楼")
+                self.add_building(
+                    spots.pop(0),
+                    households=0,
+                    floors=4,
+                    use="office",
+                    compound=name,
+                    name=f"{name}办公楼",
+                )
             for fp in spots:
                 floors = int(rng.integers(5, 8)) if kind == "OLD" else int(rng.integers(4, 7))
                 units = int(rng.integers(2, 4))
-                self.add_building(fp, households=floors * units * 2, floors=floors,
-                                  use="residential", compound=name)
+                self.add_building(
+                    fp,
+                    households=floors * units * 2,
+                    floors=floors,
+                    use="residential",
+                    compound=name,
+                )
         elif kind == "UV":
             self.urban_village(col, row, name)
         elif kind == "SUB":
-            self.add_lane(LineString([(col * BLOCK_W, row * BLOCK_H + BLOCK_H / 2),
-                                      ((col + 1) * BLOCK_W, row * BLOCK_H + BLOCK_H / 2)]),
-                          "track")
+            self.add_lane(
+                LineString(
+                    [
+                        (col * BLOCK_W, row * BLOCK_H + BLOCK_H / 2),
+                        ((col + 1) * BLOCK_W, row * BLOCK_H + BLOCK_H / 2),
+                    ]
+                ),
+                "track",
+            )
             for fp in self.lattice_buildings(col, row, 5, 6, 14, 11, keep=0.55):
                 shed = rng.random() < 0.2
                 floors = 1 if shed else int(rng.integers(2, 4))
-                self.add_building(fp, households=0 if shed else int(rng.integers(1, 4)),
-                                  floors=floors, use="other" if shed else "residential",
-                                  compound=name)
+                self.add_building(
+                    fp,
+                    households=0 if shed else int(rng.integers(1, 4)),
+                    floors=floors,
+                    use="other" if shed else "residential",
+                    compound=name,
+                )
         else:
             self.dedicated_site(kind, col, row, name)
         return name
@@ -394,9 +570,13 @@ class Generator:
                 if self.rng.random() < 0.85:
                     h = float(self.rng.uniform(7, 9.5))
                     floors = int(self.rng.integers(3, 6))
-                    self.add_building(box(x, cy - h / 2, x + w, cy + h / 2),
-                                      households=int(self.rng.integers(2, floors + 3)),
-                                      floors=floors, use="residential", compound=name)
+                    self.add_building(
+                        box(x, cy - h / 2, x + w, cy + h / 2),
+                        households=int(self.rng.integers(2, floors + 3)),
+                        floors=floors,
+                        use="residential",
+                        compound=name,
+                    )
                 x += w + float(self.rng.uniform(1.5, 3.0))
 
     def dedicated_site(self, kind: str, col: int, row: int, name: str) -> None:
@@ -411,11 +591,23 @@ class Generator:
         }[kind]
         spots = self.lattice_buildings(col, row, 1, count, *size, keep=1.0)
         for k, fp in enumerate(spots):
-            label = {"SCH": "教学楼", "HOS": "住院楼" if k else "门诊楼", "MKT": "市场",
-                     "ENT": "厂房" if k else "办公楼", "PARK": "管理处", "GOV": "办公楼"}[kind]
+            label = {
+                "SCH": "教学楼",
+                "HOS": "住院楼" if k else "门诊楼",
+                "MKT": "市场",
+                "ENT": "厂房" if k else "办公楼",
+                "PARK": "管理处",
+                "GOV": "办公楼",
+            }[kind]
             b_use = "office" if kind == "ENT" and k == 0 else use
-            self.add_building(fp, households=0, floors=floors, use=b_use, compound=name,
-                              name=f"{name}{label}{k + 1 if count > 1 else ''}")
+            self.add_building(
+                fp,
+                households=0,
+                floors=floors,
+                use=b_use,
+                compound=name,
+                name=f"{name}{label}{k + 1 if count > 1 else ''}",
+            )
 
     def make_buildings(self) -> None:
         for ci, (_, blocks, _) in enumerate(COMMUNITIES):
@@ -432,10 +624,16 @@ class Generator:
             n = per_name[ci, kind] = per_name.get((ci, kind), 0) + 1
             # Just inside the block's south-west corner, between the road and the lane.
             spot = Point(col * BLOCK_W + 13.0 + 4 * n, row * BLOCK_H + 5.0)
-            self.town.stations.append(feature(
-                self.project(spot), name=STATION_NAMES[kind].format(c=community, n=n),
-                kind=kind, capacity=capacity, opening_hours=hours,
-                community=f"{DISTRICT_CODE}{STREET_SEQ}{ci + 1:03d}"))
+            self.town.stations.append(
+                feature(
+                    self.project(spot),
+                    name=STATION_NAMES[kind].format(c=community, n=n),
+                    kind=kind,
+                    capacity=capacity,
+                    opening_hours=hours,
+                    community=f"{DISTRICT_CODE}{STREET_SEQ}{ci + 1:03d}",
+                )
+            )
 
     def run(self) -> Town:
         self.make_areas_and_grids()
@@ -463,16 +661,19 @@ def write(town: Town, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seed", type=int, default=20261123)
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parent.parent / "data" / "demo")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent.parent / "data" / "demo"
+    )
     args = parser.parse_args()
     town = Generator(args.seed).run()
     write(town, args.out)
     households = sum(f["properties"]["households"] for f in town.buildings)
     population = sum(f["properties"]["population"] for f in town.buildings)
-    print(f"{len(town.areas)} areas, {len(town.grids)} grids, {len(town.buildings)} buildings "
-          f"({households} households, {population} residents), {len(town.stations)} stations, "
-          f"{len(town.roads)} road edges, {len(town.workers)} workers -> {args.out}")
+    print(
+        f"{len(town.areas)} areas, {len(town.grids)} grids, {len(town.buildings)} buildings "
+        f"({households} households, {population} residents), {len(town.stations)} stations, "
+        f"{len(town.roads)} road edges, {len(town.workers)} workers -> {args.out}"
+    )
 
 
 if __name__ == "__main__":

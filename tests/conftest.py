@@ -42,8 +42,15 @@ def cluster() -> Iterator[Cluster]:
 
 def _admin(cluster: Cluster, sql: str) -> None:
     url = make_url(cluster.url)
-    with closing(psycopg2.connect(host=url.host, port=url.port, user=url.username,
-                                  password=url.password, dbname="postgres")) as conn:
+    with closing(
+        psycopg2.connect(
+            host=url.host,
+            port=url.port,
+            user=url.username,
+            password=url.password,
+            dbname="postgres",
+        )
+    ) as conn:
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute(sql)
@@ -127,9 +134,12 @@ def client(app):
 def live_server(db_url: str) -> Iterator[str]:
     """``gridmap serve`` (gunicorn) on a free local port; yields its base URL."""
     port = free_port()
-    proc = subprocess.Popen([str(BIN / "gridmap"), "serve", "--port", str(port), "--workers", "1"],
-                            env=cli_env(db_url), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(BIN / "gridmap"), "serve", "--port", str(port), "--workers", "1"],
+        env=cli_env(db_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -146,3 +156,30 @@ def live_server(db_url: str) -> Iterator[str]:
     yield base
     proc.terminate()
     proc.wait(timeout=15)
+
+
+def _make_tokens(engine: Engine) -> dict[str, str]:
+    from gridmap.db.engine import session_scope
+    from gridmap.models import ROLES
+    from gridmap.tokens import create_token
+
+    with session_scope(engine) as session:
+        return {role: create_token(session, f"test-{role}", role) for role in ROLES}
+
+
+@pytest.fixture
+def tokens(engine: Engine) -> dict[str, str]:
+    """A bearer token per role in the test's database."""
+    return _make_tokens(engine)
+
+
+@pytest.fixture
+def demo_tokens(demo_engine: Engine) -> dict[str, str]:
+    return _make_tokens(demo_engine)
+
+
+@pytest.fixture
+def demo_client(demo_db_url: str):
+    from api import create_app
+
+    return create_app({"TESTING": True, "DATABASE_URL": demo_db_url}).test_client()

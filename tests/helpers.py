@@ -33,8 +33,9 @@ def cli_env(database_url: str | None = None, **extra: str) -> dict[str, str]:
 
 def run_cli(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
     """Run ``gridmap ARGS`` as a user would, from the installed entry point."""
-    result = subprocess.run([str(BIN / "gridmap"), *args], env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [str(BIN / "gridmap"), *args], env=env, capture_output=True, text=True, timeout=300
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"gridmap {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
     return result
@@ -46,3 +47,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of a token."""
+    return {"Authorization": f"Bearer {token}"}

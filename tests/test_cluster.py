@@ -16,15 +16,23 @@ import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
+from gridmap.db import migrate
 from gridmap.db.cluster import Cluster, ClusterState, PostgresNotInstalled, find_pg_bin
 from gridmap.settings import PROJECT_ROOT
 from tests.helpers import BIN, cli_env, make_tempdir, run_cli
 
+HEAD = migrate.head_revision()
+
 
 def _postgis_version(url: str) -> str:
     parts = make_url(url)
-    with psycopg2.connect(host=parts.host, port=parts.port, user=parts.username,
-                          password=parts.password, dbname=parts.database) as conn:
+    with psycopg2.connect(
+        host=parts.host,
+        port=parts.port,
+        user=parts.username,
+        password=parts.password,
+        dbname=parts.database,
+    ) as conn:
         with conn.cursor() as cur:
             cur.execute("SELECT postgis_lib_version()")
             version = cur.fetchone()[0]
@@ -97,9 +105,12 @@ def test_taken_port_moves_to_a_free_one(fresh_cluster: Cluster):
 def test_missing_server_packages_say_what_to_install(tmp_path: Path):
     with pytest.raises(PostgresNotInstalled, match="apt-get install postgresql-15-postgis-3"):
         find_pg_bin(tmp_path)
-    result = run_cli("db", "start", env=cli_env(GRIDMAP_PG_BIN=str(tmp_path),
-                                                GRIDMAP_PG_DIR=str(tmp_path / "pg")),
-                     check=False)
+    result = run_cli(
+        "db",
+        "start",
+        env=cli_env(GRIDMAP_PG_BIN=str(tmp_path), GRIDMAP_PG_DIR=str(tmp_path / "pg")),
+        check=False,
+    )
     assert result.returncode != 0
     assert "postgis" in result.stderr.lower() and "apt-get install" in result.stderr
     assert not (tmp_path / "pg").exists()
@@ -110,7 +121,7 @@ def test_external_database_url_starts_nothing(tmp_path: Path, db_url: str):
     started = run_cli("db", "start", env=env)
     assert "nothing to start" in started.stdout
     status = run_cli("db", "status", env=env)
-    assert "schema at 0001" in status.stdout
+    assert f"schema at {HEAD}" in status.stdout
     assert not (tmp_path / "pg").exists()
 
 
@@ -121,7 +132,7 @@ def test_cli_start_status_stop(tmp_path: Path):
         assert "not created yet" in run_cli("db", "status", env=env, check=False).stdout
         assert "database running" in run_cli("db", "start", env=env).stdout
         assert "schema at nothing" in run_cli("db", "status", env=env).stdout
-        assert "schema at 0001" in run_cli("db", "migrate", env=env).stdout
+        assert f"schema at {HEAD}" in run_cli("db", "migrate", env=env).stdout
         assert "database stopped" in run_cli("db", "stop", env=env).stdout
         stopped = run_cli("db", "status", env=env, check=False)
         assert stopped.returncode == 1 and "stopped" in stopped.stdout
@@ -140,8 +151,11 @@ def _python_for_service_user() -> tuple[list[str], dict[str, str]] | None:
     path = os.pathsep.join([sysconfig.get_path("purelib"), str(PROJECT_ROOT)])
     for python, extra in ((str(BIN / "python"), {}), (f"/usr/bin/{version}", {"PYTHONPATH": path})):
         env = {**os.environ, **extra}
-        probe = subprocess.run(["runuser", "-u", "postgres", "--", python, "-c",
-                                "import gridmap.cli"], capture_output=True, env=env)
+        probe = subprocess.run(
+            ["runuser", "-u", "postgres", "--", python, "-c", "import gridmap.cli"],
+            capture_output=True,
+            env=env,
+        )
         if probe.returncode == 0:
             return ["runuser", "-u", "postgres", "--", python, "-m", "gridmap"], extra
     return None
@@ -158,14 +172,16 @@ def test_runs_as_a_normal_user():
     shutil.chown(base, "postgres", "postgres")
     env = cli_env(GRIDMAP_PG_DIR=str(base / "pg"), HOME=str(base), **extra)
     try:
-        started = subprocess.run([*as_user, "db", "start"], env=env, capture_output=True,
-                                 text=True, timeout=120)
+        started = subprocess.run(
+            [*as_user, "db", "start"], env=env, capture_output=True, text=True, timeout=120
+        )
         assert started.returncode == 0, started.stderr
         assert (base / "pg" / "cluster" / "PG_VERSION").exists()
         assert pwd.getpwuid((base / "pg" / "cluster.json").stat().st_uid).pw_name == "postgres"
         assert _postgis_version(json_url(base / "pg" / "cluster.json")).startswith("3.")
-        stopped = subprocess.run([*as_user, "db", "stop"], env=env, capture_output=True,
-                                 text=True, timeout=120)
+        stopped = subprocess.run(
+            [*as_user, "db", "stop"], env=env, capture_output=True, text=True, timeout=120
+        )
         assert stopped.returncode == 0 and "database stopped" in stopped.stdout
     finally:
         subprocess.run([*as_user, "db", "stop"], env=env, capture_output=True, timeout=120)

@@ -11,7 +11,16 @@ from gridmap.db.engine import make_engine
 from gridmap.db.migrate import include_object
 from gridmap.models import Base
 
-TABLES = {"areas", "workers", "grids", "buildings", "stations", "roads", "grid_revisions"}
+TABLES = {
+    "areas",
+    "workers",
+    "grids",
+    "buildings",
+    "stations",
+    "roads",
+    "grid_revisions",
+    "api_tokens",
+}
 
 
 def _tables(engine) -> set[str]:
@@ -34,13 +43,21 @@ def test_up_down_up(empty_db_url):
 
 def test_every_geometry_column_has_srid_4326_and_a_gist_index(engine):
     with engine.connect() as conn:
-        columns = conn.execute(text(
-            "SELECT f_table_name, f_geometry_column, srid, type FROM geometry_columns "
-            "WHERE f_table_schema = 'public'")).all()
-        gist = {(row.tablename, row.indexdef.split("(")[-1].rstrip(")"))
-                for row in conn.execute(text(
+        columns = conn.execute(
+            text(
+                "SELECT f_table_name, f_geometry_column, srid, type FROM geometry_columns "
+                "WHERE f_table_schema = 'public'"
+            )
+        ).all()
+        gist = {
+            (row.tablename, row.indexdef.split("(")[-1].rstrip(")"))
+            for row in conn.execute(
+                text(
                     "SELECT tablename, indexdef FROM pg_indexes "
-                    "WHERE schemaname = 'public' AND indexdef LIKE '%USING gist%'"))}
+                    "WHERE schemaname = 'public' AND indexdef LIKE '%USING gist%'"
+                )
+            )
+        }
     found = {(t, c): (srid, kind) for t, c, srid, kind in columns}
     assert found == {
         ("areas", "geom"): (4326, "MULTIPOLYGON"),
@@ -55,6 +72,7 @@ def test_every_geometry_column_has_srid_4326_and_a_gist_index(engine):
 
 def test_models_match_the_migrated_schema(engine):
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={
-            "include_object": include_object, "compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"include_object": include_object, "compare_type": True}
+        )
         assert compare_metadata(context, Base.metadata) == []

@@ -14,9 +14,10 @@ from gridmap.db.cluster import ClusterError, PostgresNotInstalled
 
 def client_program(name: str) -> str:
     """Path of a PostgreSQL client program: the newest server's own, else on PATH."""
-    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
-                      key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()
-                      else 0)
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
     if versions:
         return str(versions[-1])
     found = shutil.which(name)
@@ -27,8 +28,16 @@ def client_program(name: str) -> str:
 
 def _libpq_args(url: str) -> tuple[list[str], dict[str, str]]:
     parsed = make_url(url)
-    args = ["-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432),
-            "-U", parsed.username or "postgres", "-d", parsed.database or "postgres"]
+    args = [
+        "-h",
+        parsed.host or "127.0.0.1",
+        "-p",
+        str(parsed.port or 5432),
+        "-U",
+        parsed.username or "postgres",
+        "-d",
+        parsed.database or "postgres",
+    ]
     env = dict(os.environ)
     if parsed.password:
         env["PGPASSWORD"] = parsed.password  # kept out of the process list
@@ -52,5 +61,15 @@ def restore(url: str, path: Path) -> None:
     if not Path(path).exists():
         raise ClusterError(f"no such dump file: {path}")
     args, env = _libpq_args(url)
-    _run([client_program("pg_restore"), *args, "--clean", "--if-exists", "--no-owner",
-          "--single-transaction", str(path)], env)
+    _run(
+        [
+            client_program("pg_restore"),
+            *args,
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--single-transaction",
+            str(path),
+        ],
+        env,
+    )

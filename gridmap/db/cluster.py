@@ -78,10 +78,14 @@ def find_pg_bin(preferred: Path | None = None) -> Path:
     PostgresNotInstalled
         When no server programs or no PostGIS extension files are found.
     """
-    candidates = [preferred] if preferred else sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
-        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-        reverse=True,
+    candidates = (
+        [preferred]
+        if preferred
+        else sorted(
+            Path("/usr/lib/postgresql").glob("*/bin"),
+            key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+            reverse=True,
+        )
     )
     for bin_dir in candidates:
         if (bin_dir / "initdb").exists() and (bin_dir / "pg_ctl").exists():
@@ -277,8 +281,10 @@ class Cluster:
         try:
             self._run(
                 "initdb",
-                "-D", str(self.data_dir),
-                "-U", state.user,
+                "-D",
+                str(self.data_dir),
+                "-U",
+                state.user,
                 f"--pwfile={pwfile}",
                 "--auth-local=scram-sha-256",
                 "--auth-host=scram-sha-256",
@@ -321,22 +327,34 @@ class Cluster:
                 self._save_state(state)
             self._write_runtime_conf(state.port)
             self._run(
-                "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file),
-                "-w", "-t", str(_PG_CTL_TIMEOUT),
+                "pg_ctl",
+                "start",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                str(_PG_CTL_TIMEOUT),
             )
         self._ensure_database(state)
         return state.url()
 
     def _ensure_database(self, state: ClusterState) -> None:
-        params = {"host": state.host, "port": state.port, "user": state.user,
-                  "password": state.password}
+        params = {
+            "host": state.host,
+            "port": state.port,
+            "user": state.user,
+            "password": state.password,
+        }
         with closing(_connect(dbname="postgres", **params)) as conn:
             conn.autocommit = True
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (state.database,))
                 if cur.fetchone() is None:
-                    cur.execute(sql.SQL("CREATE DATABASE {}").format(
-                        sql.Identifier(state.database)))
+                    cur.execute(
+                        sql.SQL("CREATE DATABASE {}").format(sql.Identifier(state.database))
+                    )
         with closing(_connect(dbname=state.database, **params)) as conn:
             conn.autocommit = True
             with conn.cursor() as cur:
@@ -346,8 +364,17 @@ class Cluster:
         """Stop the server; return whether it was running."""
         if not self.initialised or self._running_pid() is None:
             return False
-        self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w",
-                  "-t", str(_PG_CTL_TIMEOUT))
+        self._run(
+            "pg_ctl",
+            "stop",
+            "-D",
+            str(self.data_dir),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            str(_PG_CTL_TIMEOUT),
+        )
         return True
 
     def status(self) -> ClusterStatus:

@@ -9,17 +9,11 @@ from sqlalchemy import Engine
 
 from gridmap.db.engine import session_scope
 from gridmap.geometry import to_storage_crs
-from gridmap.io.files import FileProblem, read_features, write_features
+from gridmap.io.files import FileProblem, read_features
 from gridmap.io.layers import LAYERS, prepare
-from gridmap.io.store import ImportRejected, export_rows, import_rows
+from gridmap.io.store import ImportRejected, import_rows
 
-__all__ = ["LAYERS", "FileProblem", "ImportRejected", "export_file", "import_file", "read_rows"]
-
-#: OGR geometry type written for each layer.
-EXPORT_GEOMETRY_TYPES = {
-    "areas": "MultiPolygon", "grids": "MultiPolygon", "stations": "Point",
-    "roads": "LineString", "buildings": "Unknown", "workers": None,
-}
+__all__ = ["LAYERS", "FileProblem", "ImportRejected", "import_file", "read_rows"]
 
 
 def import_file(
@@ -43,7 +37,7 @@ def import_file(
     """
     rows = read_rows(path, layer, field_map, crs, progress)
     with session_scope(engine) as session:
-        return import_rows(session, LAYERS[layer], rows, author=author)
+        return len(import_rows(session, LAYERS[layer], rows, author=author))
 
 
 def read_rows(
@@ -66,16 +60,3 @@ def read_rows(
     if prepared.problems:
         raise ImportRejected(prepared.problems)
     return prepared.rows
-
-
-def export_file(engine: Engine, path: Path, layer: str, area: str | None = None) -> int:
-    """Write one layer (optionally only what intersects an area) to a file."""
-    spec = LAYERS[layer]
-    with session_scope(engine) as session:
-        geoms, columns = export_rows(session, spec, area)
-    geometry_type = EXPORT_GEOMETRY_TYPES[layer]
-    if layer == "buildings" and geoms:
-        kinds = {g.geom_type for g in geoms}
-        geometry_type = kinds.pop() if len(kinds) == 1 else "Unknown"
-    write_features(path, geoms, columns, geometry_type, layer=layer)
-    return len(next(iter(columns.values()))) if columns else 0

@@ -68,8 +68,10 @@ def read_features(path: Path, crs: str | None = None, layer: str | None = None) 
         raise FileProblem(str(exc)) from exc
     names = list(meta["fields"])
     count = len(columns[0]) if columns else (0 if wkb is None else len(wkb))
-    records = [{name: _plain(col[i]) for name, col in zip(names, columns, strict=True)}
-               for i in range(count)]
+    records = [
+        {name: _plain(col[i]) for name, col in zip(names, columns, strict=True)}
+        for i in range(count)
+    ]
     geoms = None if wkb is None else list(shapely.from_wkb(wkb))
     return SourceData(geoms, records, source_crs)
 
@@ -101,8 +103,13 @@ def write_features(
         raise FileProblem(f"unknown format {Path(path).suffix!r}: use one of {', '.join(DRIVERS)}")
     wkb = None if geoms is None else np.array(shapely.to_wkb(geoms), dtype=object)
     pyogrio.raw.write(
-        path, wkb, list(columns.values()), list(columns),
-        driver=driver, crs="EPSG:4326" if geoms is not None else None,
+        path,
+        wkb,
+        list(columns.values()),
+        list(columns),
+        driver=driver,
+        crs="EPSG:4326" if geoms is not None else None,
         geometry_type=geometry_type if geoms is not None else None,
-        layer=layer, encoding="UTF-8",
+        layer=layer,
+        encoding="UTF-8",
     )

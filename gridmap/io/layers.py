@@ -64,7 +64,9 @@ LAYERS: dict[str, LayerSpec] = {
     spec.name: spec
     for spec in (
         LayerSpec(
-            "areas", models.Area, ("Polygon", "MultiPolygon"),
+            "areas",
+            models.Area,
+            ("Polygon", "MultiPolygon"),
             (
                 Field("code", required=True),
                 Field("name", required=True),
@@ -74,11 +76,15 @@ LAYERS: dict[str, LayerSpec] = {
             self_reference="parent",
         ),
         LayerSpec(
-            "workers", models.Worker, None,
+            "workers",
+            models.Worker,
+            None,
             (Field("code"), Field("name", required=True), Field("phone")),
         ),
         LayerSpec(
-            "grids", models.Grid, ("Polygon", "MultiPolygon"),
+            "grids",
+            models.Grid,
+            ("Polygon", "MultiPolygon"),
             (
                 Field("code", required=True),
                 Field("name", required=True),
@@ -92,7 +98,9 @@ LAYERS: dict[str, LayerSpec] = {
             self_reference="parent",
         ),
         LayerSpec(
-            "buildings", models.Building, ("Polygon", "MultiPolygon", "Point"),
+            "buildings",
+            models.Building,
+            ("Polygon", "MultiPolygon", "Point"),
             (
                 Field("code", required=True),
                 Field("name"),
@@ -104,7 +112,9 @@ LAYERS: dict[str, LayerSpec] = {
             ),
         ),
         LayerSpec(
-            "stations", models.Station, ("Point",),
+            "stations",
+            models.Station,
+            ("Point",),
             (
                 Field("name", required=True),
                 Field("kind", required=True, choices=models.STATION_KINDS),
@@ -115,7 +125,9 @@ LAYERS: dict[str, LayerSpec] = {
             key=None,
         ),
         LayerSpec(
-            "roads", models.Road, ("LineString", "MultiLineString"),
+            "roads",
+            models.Road,
+            ("LineString", "MultiLineString"),
             (
                 Field("name"),
                 Field("class", required=True, column="road_class"),
@@ -237,9 +249,17 @@ def prepare(
     field_map = dict(field_map or {})
     unknown = sorted(set(field_map) - set(spec.field_by_name))
     if unknown:
-        return Prepared([], [{"index": None, "field": name,
-                              "reason": f"--map names '{name}', which layer {spec.name} "
-                                        "does not have"} for name in unknown])
+        return Prepared(
+            [],
+            [
+                {
+                    "index": None,
+                    "field": name,
+                    "reason": f"--map names '{name}', which layer {spec.name} does not have",
+                }
+                for name in unknown
+            ],
+        )
     rows: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
     seen_keys: dict[str, int] = {}
@@ -251,8 +271,10 @@ def prepare(
             except FieldProblem as exc:
                 problems.append({"index": index, "field": fld.name, "reason": str(exc)})
         if spec.name == "grids":
-            problems.extend({"index": index, "field": name, "reason": reason}
-                            for name, reason in grid_rule_problems(row))
+            problems.extend(
+                {"index": index, "field": name, "reason": reason}
+                for name, reason in grid_rule_problems(row)
+            )
         if spec.geometry is not None:
             geom = geoms[index] if geoms is not None else None
             found = geometry_problems(geom, spec.geometry)
@@ -264,8 +286,13 @@ def prepare(
         if spec.key and row.get(spec.key):
             first = seen_keys.setdefault(row[spec.key], index)
             if first != index:
-                problems.append({"index": index, "field": spec.key,
-                                 "reason": f"{spec.key} {row[spec.key]!r} also at feature {first}"})
+                problems.append(
+                    {
+                        "index": index,
+                        "field": spec.key,
+                        "reason": f"{spec.key} {row[spec.key]!r} also at feature {first}",
+                    }
+                )
         rows.append(row)
         if progress and index % 1000 == 999:
             progress(index + 1, len(records))

@@ -10,20 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-import shapely
 from geoalchemy2.shape import from_shape
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridmap.history import record_revisions, snapshot
 from gridmap.io.layers import LAYERS, LayerSpec
-from gridmap.models import Area, Grid
+from gridmap.models import Grid
 from gridmap.settings import STORAGE_SRID
-
-#: Geometry columns per model, in the order export prefers them.
-GEOMETRY_COLUMNS = {"buildings": ("footprint", "point")}
 
 
 class ImportRejected(ValueError):
@@ -65,8 +60,15 @@ def _insertion_waves(spec: LayerSpec, rows: list[dict]) -> list[list[int]]:
         i: int | None = start
         while i is not None and i not in depth:
             if i in on_path:
-                raise ImportRejected([{"index": i, "field": spec.self_reference,
-                                       "reason": "parent references form a cycle"}])
+                raise ImportRejected(
+                    [
+                        {
+                            "index": i,
+                            "field": spec.self_reference,
+                            "reason": "parent references form a cycle",
+                        }
+                    ]
+                )
             path.append(i)
             on_path.add(i)
             i = index_of.get(rows[i].get(spec.self_reference))
@@ -80,9 +82,47 @@ def _insertion_waves(spec: LayerSpec, rows: list[dict]) -> list[list[int]]:
     return [waves[d] for d in sorted(waves)]
 
 
-def import_rows(session: Session, spec: LayerSpec, rows: list[dict], author: str,
-                reason: str | None = None) -> int:
-    """Insert prepared rows of one layer; return how many were written.
+def resolve_references(
+    session: Session, spec: LayerSpec, rows: list[dict], local_codes: set[str] | None = None
+) -> tuple[dict[str, dict[str, int]], list[dict[str, Any]]]:
+    """Look up the ids of the codes the rows refer to.
+
+    Parameters
+    ----------
+    local_codes
+        Codes of rows being written together, which a self reference may name.
+
+    Returns
+    -------
+    ids, problems
+        Field name → code → id, and one problem per code that names nothing.
+    """
+    local_codes = local_codes or set()
+    ids: dict[str, dict[str, int]] = {}
+    problems: list[dict[str, Any]] = []
+    for fld in spec.fields:
+        if not fld.reference:
+            continue
+        local = local_codes if fld.reference == spec.name else set()
+        wanted = {row[fld.name] for row in rows if row.get(fld.name)} - local
+        ids[fld.name] = code_to_id(session, fld.reference, wanted)
+        for index, row in enumerate(rows):
+            code = row.get(fld.name)
+            if code and code not in local and code not in ids[fld.name]:
+                problems.append(
+                    {
+                        "index": index,
+                        "field": fld.name,
+                        "reason": f"no {fld.reference} with code {code!r}",
+                    }
+                )
+    return ids, problems
+
+
+def import_rows(
+    session: Session, spec: LayerSpec, rows: list[dict], author: str, reason: str | None = None
+) -> list[int]:
+    """Insert prepared rows of one layer; return their new ids in row order.
 
     References by code are resolved against the database and the rows
     themselves; grids get an ``insert`` revision each.
@@ -97,50 +137,57 @@ def import_rows(session: Session, spec: LayerSpec, rows: list[dict], author: str
     if spec.key:
         for code in code_to_id(session, spec.name, file_codes):
             index = next(i for i, row in enumerate(rows) if row[spec.key] == code)
-            problems.append({"index": index, "field": spec.key,
-                             "reason": f"{spec.key} {code!r} already exists"})
-    ids: dict[str, dict[str, int]] = {}
-    for fld in spec.fields:
-        if not fld.reference:
-            continue
-        local = file_codes if fld.reference == spec.name else set()
-        wanted = {row[fld.name] for row in rows if row.get(fld.name)} - local
-        ids[fld.name] = code_to_id(session, fld.reference, wanted)
-        for index, row in enumerate(rows):
-            code = row.get(fld.name)
-            if code and code not in local and code not in ids[fld.name]:
-                problems.append({"index": index, "field": fld.name,
-                                 "reason": f"no {fld.reference} with code {code!r}"})
+            problems.append(
+                {"index": index, "field": spec.key, "reason": f"{spec.key} {code!r} already exists"}
+            )
+    ids, reference_problems = resolve_references(session, spec, rows, file_codes)
+    problems.extend(reference_problems)
     if problems:
         raise ImportRejected(problems)
 
     model = spec.model
     written: dict[str, int] = {}
+    new_ids: dict[int, int] = {}
     revisions = []
     try:
         for wave in _insertion_waves(spec, rows):
-            values = [_column_values(spec, rows[i], ids, written) for i in wave]
-            if not values:
-                continue
+            values = [column_values(spec, rows[i], ids, written) for i in wave]
             returning = [model.id] + ([_code_column(spec.name)] if spec.key else [])
             result = session.execute(insert(model).returning(*returning), values)
             for i, value, (id_, *code) in zip(wave, values, result.all(), strict=True):
+                new_ids[i] = id_
                 if code:
                     written[code[0]] = id_
                 if model is Grid:
                     attrs = {**value, "version": 1, "active": True}
-                    revisions.append({"grid_id": id_, "version": 1, "action": "insert",
-                                      "before": None, "after": snapshot(attrs, rows[i]["geom"]),
-                                      "author": author, "reason": reason})
+                    revisions.append(
+                        {
+                            "grid_id": id_,
+                            "version": 1,
+                            "action": "insert",
+                            "before": None,
+                            "after": snapshot(attrs, rows[i]["geom"]),
+                            "author": author,
+                            "reason": reason,
+                        }
+                    )
         record_revisions(session, revisions)
     except IntegrityError as exc:
-        raise ImportRejected([{"index": None, "field": None,
-                               "reason": str(exc.orig).strip().splitlines()[0]}]) from exc
-    return len(rows)
+        raise ImportRejected(
+            [{"index": None, "field": None, "reason": integrity_reason(exc)}]
+        ) from exc
+    return [new_ids[i] for i in range(len(rows))]
 
 
-def _column_values(spec: LayerSpec, row: dict, ids: dict[str, dict[str, int]],
-                   written: dict[str, int]) -> dict[str, Any]:
+def integrity_reason(exc: IntegrityError) -> str:
+    """The first line of the database's own words for a refused row."""
+    return str(exc.orig).strip().splitlines()[0]
+
+
+def column_values(
+    spec: LayerSpec, row: dict, ids: dict[str, dict[str, int]], written: dict[str, int]
+) -> dict[str, Any]:
+    """Model column values of one prepared row, references turned into ids."""
     values: dict[str, Any] = {}
     for fld in spec.fields:
         value = row.get(fld.name)
@@ -152,56 +199,3 @@ def _column_values(spec: LayerSpec, row: dict, ids: dict[str, dict[str, int]],
             geom = row[column]
             values[column] = None if geom is None else from_shape(geom, srid=STORAGE_SRID)
     return values
-
-
-def export_rows(session: Session, spec: LayerSpec, area_code: str | None = None
-                ) -> tuple[list[shapely.Geometry] | None, dict[str, np.ndarray]]:
-    """Read a layer back as geometries and typed columns (references as codes).
-
-    Parameters
-    ----------
-    area_code
-        Only features in this area (a street or community): polygons whose
-        interior meets it, points and lines that meet it.
-    """
-    model = spec.model
-    geom_columns = GEOMETRY_COLUMNS.get(spec.name, ("geom",) if spec.geometry else ())
-    geom_expr = (func.ST_AsBinary(func.coalesce(*[getattr(model, c) for c in geom_columns]))
-                 if geom_columns else None)
-    columns = [getattr(model, f.target) for f in spec.fields]
-    query = select(*columns, *([geom_expr] if geom_expr is not None else [])).order_by(model.id)
-    if model is Grid:
-        query = query.where(Grid.active)
-    if area_code and geom_expr is not None:
-        area_geom = select(Area.geom).where(Area.code == area_code).scalar_subquery()
-        column = getattr(model, geom_columns[-1])
-        if spec.geometry and "Polygon" in spec.geometry[0]:
-            # Interiors must meet: a neighbouring community's grids only touch the area.
-            query = query.where(func.ST_Relate(column, area_geom, "T********"))
-        else:
-            query = query.where(func.ST_Intersects(column, area_geom))
-    result = session.execute(query).all()
-    code_of = {
-        fld.name: {id_: code for code, id_ in session.execute(
-            select(_code_column(fld.reference), LAYERS[fld.reference].model.id))}
-        for fld in spec.fields if fld.reference
-    }
-    out: dict[str, np.ndarray] = {}
-    for k, fld in enumerate(spec.fields):
-        values = [row[k] for row in result]
-        if fld.reference:
-            values = [code_of[fld.name].get(v) for v in values]
-        out[fld.name] = _typed(fld.type, values)
-    geoms = (list(shapely.from_wkb([bytes(row[-1]) for row in result]))
-             if geom_expr is not None else None)
-    return geoms, out
-
-
-def _typed(kind: str, values: list) -> np.ndarray:
-    if kind == "int":
-        if any(v is None for v in values):
-            return np.array([np.nan if v is None else v for v in values], dtype=float)
-        return np.array(values, dtype=np.int64)
-    if kind == "bool":
-        return np.array(values, dtype=bool)
-    return np.array(values, dtype=object)

@@ -1,0 +1,412 @@
+"""The shape every layer's resource shares: list, create, read, change, delete, import.
+
+Each resource module (``api/areas.py``, ``api/grids.py``, ...) makes its blueprint
+with :func:`feature_blueprint`, naming its own filters; the views parse and check
+the request, call :mod:`gridmap.features`, and serialise the answer.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import marshmallow as ma
+from flask import request, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from api.auth import require
+from api.database import db_session
+from api.errors import ProblemSchema
+from api.geojson import (
+    GEOJSON,
+    FeatureCollectionInSchema,
+    FeatureCollectionSchema,
+    FeatureInSchema,
+    FeaturePatchSchema,
+    FeatureSchema,
+    geojson_response,
+    read_geometries,
+    to_feature,
+)
+from gridmap import features
+from gridmap.features import Query
+from gridmap.io import read_rows
+from gridmap.io.files import DRIVERS, FileProblem
+from gridmap.io.layers import LAYERS, LayerSpec, prepare
+from gridmap.io.store import ImportRejected, import_rows
+
+#: Largest page a list returns.
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+
+
+class WriteArgs(ma.Schema):
+    """Query parameters of a write."""
+
+    reason = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Length(max=2000),
+        metadata={"description": "Why (kept in grid revisions)"},
+    )
+    crs = ma.fields.String(
+        load_default=None,
+        metadata={"description": "CRS of the sent geometry when not WGS 84, e.g. EPSG:4490"},
+    )
+
+
+class BBox(ma.fields.String):
+    """``minlon,minlat,maxlon,maxlat`` in WGS 84."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            numbers = [float(part) for part in text.split(",")]
+        except ValueError:
+            raise ma.ValidationError(
+                "bbox must be four numbers: minlon,minlat,maxlon,maxlat"
+            ) from None
+        if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+            raise ma.ValidationError("bbox must be four numbers: minlon,minlat,maxlon,maxlat")
+        minx, miny, maxx, maxy = numbers
+        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+            raise ma.ValidationError("bbox must lie in lon -180..180, lat -90..90, min <= max")
+        return minx, miny, maxx, maxy
+
+
+def list_args_schema(layer: str, filters: dict[str, ma.fields.Field]) -> type[ma.Schema]:
+    """The query parameters of a layer's list: paging, bbox, area and its own filters."""
+    fields: dict[str, ma.fields.Field] = {
+        "limit": ma.fields.Integer(
+            load_default=DEFAULT_LIMIT, validate=ma.validate.Range(1, MAX_LIMIT)
+        ),
+        "offset": ma.fields.Integer(load_default=0, validate=ma.validate.Range(0, 10**9)),
+    }
+    if LAYERS[layer].geometry:
+        fields["bbox"] = BBox(
+            load_default=None, metadata={"description": "minlon,minlat,maxlon,maxlat (WGS 84)"}
+        )
+        fields["area"] = ma.fields.String(
+            load_default=None,
+            metadata={
+                "description": "Street or community code (a street includes its communities)"
+            },
+        )
+    fields.update(filters)
+    return ma.Schema.from_dict(fields, name=f"{layer.title()}ListArgs")
+
+
+def choice(values: tuple[str, ...]) -> ma.fields.String:
+    """An optional query filter taking one of ``values``."""
+    return ma.fields.String(load_default=None, validate=ma.validate.OneOf(values))
+
+
+def _next_link(offset: int, limit: int, matched: int) -> list[dict[str, str]]:
+    links = [{"rel": "self", "type": GEOJSON, "href": request.url}]
+    if offset + limit < matched:
+        query = request.args.to_dict()
+        query.update(offset=str(offset + limit), limit=str(limit))
+        links.append(
+            {"rel": "next", "type": GEOJSON, "href": f"{request.base_url}?{urlencode(query)}"}
+        )
+    return links
+
+
+def feature_blueprint(
+    layer: str,
+    description: str,
+    filters: dict[str, ma.fields.Field],
+    read_role: str = "viewer",
+    versioned: bool = False,
+) -> Blueprint:
+    """A blueprint serving one layer under ``/api/v1/<layer>``.
+
+    Parameters
+    ----------
+    layer
+        A layer of :data:`gridmap.io.layers.LAYERS`.
+    filters
+        Extra list filters: query parameter → field (an equality on that field,
+        unless the resource handles it itself).
+    read_role
+        The role needed to read.
+    versioned
+        Whether changes need ``If-Match`` with the item's ETag (its version).
+    """
+    spec = LAYERS[layer]
+    bp = Blueprint(layer, __name__, url_prefix=f"/api/v1/{layer}", description=description)
+    list_args = list_args_schema(layer, filters)
+
+    @bp.route("")
+    class Collection(MethodView):
+        @bp.arguments(list_args, location="query", unknown=ma.RAISE, error_status_code=400)
+        @bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+        @bp.alt_response(400, schema=ProblemSchema, description="Bad query parameter")
+        @bp.alt_response(401, schema=ProblemSchema)
+        @bp.alt_response(403, schema=ProblemSchema)
+        def get(self, args: dict[str, Any]):
+            """List features, filtered and paged"""
+            principal = require(read_role)
+            query = Query(
+                area=args.get("area"),
+                bbox=args.get("bbox"),
+                include_retired=bool(args.get("include_retired")),
+                limit=args["limit"],
+                offset=args["offset"],
+                equals={
+                    name: value
+                    for name, value in args.items()
+                    if name in spec.field_by_name and value is not None
+                },
+            )
+            with db_session() as session:
+                if query.area is not None and not features.area_exists(session, query.area):
+                    abort(400, message=f"no area with code {query.area!r}")
+                page = features.select_features(session, spec, query)
+                extra = _extra_properties(session, spec, page.records)
+            body = {
+                "type": "FeatureCollection",
+                "features": [
+                    to_feature(spec, r, g, principal, extra.get(r["id"]))
+                    for r, g in zip(page.records, page.geoms, strict=True)
+                ],
+                "numberMatched": page.total,
+                "numberReturned": len(page.records),
+                "links": _next_link(query.offset, query.limit, page.total),
+            }
+            return geojson_response(body)
+
+        @bp.arguments(WriteArgs, location="query", unknown=ma.RAISE, error_status_code=400)
+        @bp.arguments(FeatureInSchema, location="json", error_status_code=422)
+        @bp.response(201, FeatureSchema, content_type=GEOJSON)
+        @bp.alt_response(400, schema=ProblemSchema)
+        @bp.alt_response(401, schema=ProblemSchema)
+        @bp.alt_response(403, schema=ProblemSchema)
+        @bp.alt_response(413, schema=ProblemSchema)
+        @bp.alt_response(422, schema=ProblemSchema, description="Bad feature; nothing written")
+        def post(self, args: dict[str, Any], feature: dict[str, Any]):
+            """Create a feature"""
+            principal = require("planner")
+            geom = read_geometries(spec, [feature["geometry"]], args["crs"], feature["crs"])[0]
+            with db_session() as session:
+                id_ = features.create_feature(
+                    session, spec, geom, feature["properties"], principal.name, args["reason"]
+                )
+                body, headers = item_response(session, spec, id_, principal, versioned)
+            headers["Location"] = url_for(f"{layer}.Item", item_id=id_)
+            return geojson_response(body, 201, headers)
+
+    @bp.route("/<int:item_id>")
+    class Item(MethodView):
+        @bp.response(200, FeatureSchema, content_type=GEOJSON)
+        @bp.alt_response(401, schema=ProblemSchema)
+        @bp.alt_response(403, schema=ProblemSchema)
+        @bp.alt_response(404, schema=ProblemSchema)
+        def get(self, item_id: int):
+            """Read one feature"""
+            principal = require(read_role)
+            with db_session() as session:
+                body, headers = item_response(session, spec, item_id, principal, versioned)
+            return geojson_response(body, headers=headers)
+
+        @bp.arguments(WriteArgs, location="query", unknown=ma.RAISE, error_status_code=400)
+        @bp.arguments(FeaturePatchSchema, location="json", error_status_code=422)
+        @bp.response(200, FeatureSchema, content_type=GEOJSON)
+        @bp.alt_response(400, schema=ProblemSchema)
+        @bp.alt_response(401, schema=ProblemSchema)
+        @bp.alt_response(403, schema=ProblemSchema)
+        @bp.alt_response(404, schema=ProblemSchema)
+        @bp.alt_response(409, schema=ProblemSchema)
+        @bp.alt_response(412, schema=ProblemSchema, description="Stale If-Match")
+        @bp.alt_response(422, schema=ProblemSchema)
+        @bp.alt_response(428, schema=ProblemSchema, description="If-Match missing")
+        @bp.doc(parameters=_if_match_doc(versioned))
+        def patch(self, args: dict[str, Any], feature: dict[str, Any], item_id: int):
+            """Change some properties and/or the geometry (merge patch)"""
+            principal = require("planner")
+            expected = expected_version() if versioned else None
+            geom = None
+            if feature["geometry"] is not None:
+                geom = read_geometries(spec, [feature["geometry"]], args["crs"], feature["crs"])[0]
+            with db_session() as session:
+                features.update_feature(
+                    session,
+                    spec,
+                    item_id,
+                    geom,
+                    feature["properties"],
+                    principal.name,
+                    args["reason"],
+                    expected,
+                )
+                body, headers = item_response(session, spec, item_id, principal, versioned)
+            return geojson_response(body, headers=headers)
+
+        @bp.arguments(WriteArgs, location="query", unknown=ma.RAISE, error_status_code=400)
+        @bp.response(204)
+        @bp.alt_response(401, schema=ProblemSchema)
+        @bp.alt_response(403, schema=ProblemSchema)
+        @bp.alt_response(404, schema=ProblemSchema)
+        @bp.alt_response(409, schema=ProblemSchema, description="Still referred to")
+        @bp.alt_response(412, schema=ProblemSchema)
+        @bp.alt_response(428, schema=ProblemSchema)
+        @bp.doc(parameters=_if_match_doc(versioned))
+        def delete(self, args: dict[str, Any], item_id: int):
+            """Delete a feature (a grid is retired and keeps its history)"""
+            principal = require("planner")
+            expected = expected_version() if versioned else None
+            with db_session() as session:
+                features.delete_feature(
+                    session, spec, item_id, principal.name, args["reason"], expected
+                )
+            return "", 204
+
+    @bp.route("/import", methods=["POST"])
+    @bp.arguments(WriteArgs, location="query", unknown=ma.RAISE, error_status_code=400)
+    @bp.response(201, ImportResultSchema)
+    @bp.alt_response(400, schema=ProblemSchema)
+    @bp.alt_response(401, schema=ProblemSchema)
+    @bp.alt_response(403, schema=ProblemSchema)
+    @bp.alt_response(413, schema=ProblemSchema)
+    @bp.alt_response(415, schema=ProblemSchema)
+    @bp.alt_response(422, schema=ProblemSchema, description="Bad features; nothing written")
+    @bp.doc(
+        requestBody={
+            "required": True,
+            "content": {
+                GEOJSON: {"schema": FeatureCollectionInSchema},
+                "application/json": {"schema": FeatureCollectionInSchema},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "GeoJSON, GeoPackage, zipped Shapefile or CSV",
+                            }
+                        },
+                    }
+                },
+            },
+        }
+    )
+    def bulk_import(args: dict[str, Any]):
+        """Import many features at once, all or nothing"""
+        principal = require("planner")
+        rows = _rows_from_request(spec, args["crs"])
+        with db_session() as session:
+            ids = import_rows(session, spec, rows, principal.name, args["reason"])
+        return {"imported": len(ids), "ids": ids}, 201
+
+    return bp
+
+
+class ImportResultSchema(ma.Schema):
+    """What a bulk import wrote."""
+
+    imported = ma.fields.Integer()
+    ids = ma.fields.List(ma.fields.Integer())
+
+
+def _if_match_doc(versioned: bool) -> list[dict]:
+    if not versioned:
+        return []
+    return [
+        {
+            "in": "header",
+            "name": "If-Match",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "The ETag of the version you changed",
+        }
+    ]
+
+
+def expected_version() -> int:
+    """The version named by ``If-Match``: 428 when missing, 412 when unreadable."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        abort(
+            428,
+            message="send If-Match with the ETag you read, so that no one "
+            "else's change is overwritten",
+        )
+    text = header.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        abort(412, message=f"If-Match {header!r} names no version of this grid")
+    return int(text)
+
+
+def _extra_properties(session, spec: LayerSpec, records: list[dict]) -> dict[int, dict]:
+    """Computed properties shown with features (grid statistics)."""
+    if spec.name != "grids":
+        return {}
+    return features.grid_statistics(session, [r["id"] for r in records])
+
+
+def item_response(
+    session, spec: LayerSpec, item_id: int, principal, versioned: bool
+) -> tuple[dict, dict[str, str]]:
+    record, geom = features.get_feature(session, spec, item_id)
+    body = to_feature(
+        spec, record, geom, principal, _extra_properties(session, spec, [record]).get(item_id)
+    )
+    headers = {"ETag": f'"{record["version"]}"'} if versioned else {}
+    return body, headers
+
+
+def _rows_from_request(spec: LayerSpec, crs: str | None) -> list[dict]:
+    """Checked rows from a FeatureCollection body or an uploaded file."""
+    upload = request.files.get("file")
+    if upload is not None:
+        suffix = Path(upload.filename or "").suffix.lower()
+        if suffix not in DRIVERS and suffix != ".zip":
+            abort(
+                415,
+                message=f"cannot read {suffix or 'a file without suffix'}: send "
+                f"{', '.join(sorted(DRIVERS))} or a zipped Shapefile",
+            )
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"upload{suffix}"
+            upload.save(path)
+            try:
+                return read_rows(path, spec.name, crs=crs)
+            except FileProblem as exc:
+                raise ImportRejected(
+                    [
+                        {
+                            "index": None,
+                            "field": None,
+                            "reason": str(exc).replace(str(path), "the file"),
+                        }
+                    ]
+                ) from exc
+    if not request.is_json:
+        abort(
+            415,
+            message="send a GeoJSON FeatureCollection (application/geo+json) "
+            "or a file as multipart/form-data",
+        )
+    try:
+        collection = FeatureCollectionInSchema().load(request.get_json())
+    except ma.ValidationError as exc:
+        abort(422, messages={"json": exc.messages})
+    raw = collection["features"]
+    problems = [
+        {"index": i, "field": None, "reason": "each feature must be a GeoJSON Feature"}
+        for i, f in enumerate(raw)
+        if f.get("type") != "Feature" or not isinstance(f.get("properties") or {}, dict)
+    ]
+    if problems:
+        raise ImportRejected(problems)
+    geoms = read_geometries(spec, [f.get("geometry") for f in raw], crs, collection["crs"])
+    prepared = prepare(
+        spec, geoms if spec.geometry else None, [f.get("properties") or {} for f in raw]
+    )
+    if prepared.problems:
+        raise ImportRejected(prepared.problems)
+    return prepared.rows

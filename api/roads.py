@@ -1,0 +1,15 @@
+"""``/api/v1/roads``: the walking network and the barriers grid boundaries follow."""
+
+import marshmallow as ma
+
+from api.resources import feature_blueprint
+
+bp = feature_blueprint(
+    "roads",
+    "Roads and paths: OSM highway class, walkable, barrier.",
+    {
+        "class": ma.fields.String(load_default=None),
+        "walkable": ma.fields.Boolean(load_default=None),
+        "barrier": ma.fields.Boolean(load_default=None),
+    },
+)
