@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import marshmallow as ma
 from flask import Flask, Response, current_app, json, request
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -22,6 +24,7 @@ class ProblemItemSchema(ma.Schema):
     """One field or feature problem."""
 
     index = ma.fields.Integer(allow_none=True, metadata={"description": "Feature index"})
+    in_ = ma.fields.String(data_key="in", metadata={"description": "query, json, header"})
     field = ma.fields.String(allow_none=True)
     reason = ma.fields.String()
     location = ma.fields.List(
@@ -76,10 +79,31 @@ def _flatten(messages: Any, location: str, prefix: str = "") -> list[dict]:
     return [{"in": location, "field": prefix or None, "reason": str(messages)}]
 
 
+def problems(bp: Any, *codes: int):
+    """Document that a view may answer these error statuses (as problem+json)."""
+
+    def decorate(view):
+        for code in codes:
+            view = bp.alt_response(code, response=HTTPStatus(code).name)(view)
+        return view
+
+    return decorate
+
+
 class GridmapApi(Api):
-    """flask-smorest's Api, answering errors as problem+json."""
+    """flask-smorest's Api, answering and documenting errors as problem+json."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        for status in HTTPStatus:
+            if status >= 400:
+                response = {"description": status.phrase, "schema": self.ERROR_SCHEMA}
+                prepare_response(response, self.spec, PROBLEM_JSON)
+                self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         data = getattr(error, "data", None) or {}

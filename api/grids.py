@@ -8,7 +8,7 @@ import marshmallow as ma
 
 from api.auth import require
 from api.database import db_session
-from api.errors import ProblemSchema
+from api.errors import problems
 from api.geojson import GEOJSON, FeatureSchema, geojson_response
 from api.resources import WriteArgs, choice, expected_version, feature_blueprint, item_response
 from gridmap import features
@@ -54,7 +54,7 @@ class RevertArgs(WriteArgs):
 
 @bp.route("/<int:item_id>/history")
 @bp.response(200, RevisionSchema(many=True))
-@bp.alt_response(404, schema=ProblemSchema)
+@problems(bp, 404)
 def history(item_id: int):
     """Every revision of a grid, oldest first"""
     require("viewer")
@@ -65,12 +65,7 @@ def history(item_id: int):
 @bp.route("/<int:item_id>/revert", methods=["POST"])
 @bp.arguments(RevertArgs, location="query", unknown=ma.RAISE, error_status_code=400)
 @bp.response(200, FeatureSchema, content_type=GEOJSON)
-@bp.alt_response(401, schema=ProblemSchema)
-@bp.alt_response(403, schema=ProblemSchema)
-@bp.alt_response(404, schema=ProblemSchema)
-@bp.alt_response(412, schema=ProblemSchema)
-@bp.alt_response(422, schema=ProblemSchema)
-@bp.alt_response(428, schema=ProblemSchema)
+@problems(bp, 401, 403, 404, 412, 422, 428)
 @bp.doc(
     parameters=[
         {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"}}

@@ -20,7 +20,7 @@ from flask_smorest import Blueprint, abort
 
 from api.auth import require
 from api.database import db_session
-from api.errors import ProblemSchema
+from api.errors import problems
 from api.geojson import (
     GEOJSON,
     FeatureCollectionInSchema,
@@ -44,21 +44,31 @@ MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 
 
+class Text(ma.fields.String):
+    """A string parameter; NUL characters, which no text column takes, are refused."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ma.ValidationError("must not contain NUL characters")
+        return text
+
+
 class WriteArgs(ma.Schema):
     """Query parameters of a write."""
 
-    reason = ma.fields.String(
+    reason = Text(
         load_default=None,
         validate=ma.validate.Length(max=2000),
         metadata={"description": "Why (kept in grid revisions)"},
     )
-    crs = ma.fields.String(
+    crs = Text(
         load_default=None,
         metadata={"description": "CRS of the sent geometry when not WGS 84, e.g. EPSG:4490"},
     )
 
 
-class BBox(ma.fields.String):
+class BBox(Text):
     """``minlon,minlat,maxlon,maxlat`` in WGS 84."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
@@ -89,7 +99,7 @@ def list_args_schema(layer: str, filters: dict[str, ma.fields.Field]) -> type[ma
         fields["bbox"] = BBox(
             load_default=None, metadata={"description": "minlon,minlat,maxlon,maxlat (WGS 84)"}
         )
-        fields["area"] = ma.fields.String(
+        fields["area"] = Text(
             load_default=None,
             metadata={
                 "description": "Street or community code (a street includes its communities)"
@@ -99,9 +109,9 @@ def list_args_schema(layer: str, filters: dict[str, ma.fields.Field]) -> type[ma
     return ma.Schema.from_dict(fields, name=f"{layer.title()}ListArgs")
 
 
-def choice(values: tuple[str, ...]) -> ma.fields.String:
+def choice(values: tuple[str, ...]) -> Text:
     """An optional query filter taking one of ``values``."""
-    return ma.fields.String(load_default=None, validate=ma.validate.OneOf(values))
+    return Text(load_default=None, validate=ma.validate.OneOf(values))
 
 
 def _next_link(offset: int, limit: int, matched: int) -> list[dict[str, str]]:
@@ -144,9 +154,7 @@ def feature_blueprint(
     class Collection(MethodView):
         @bp.arguments(list_args, location="query", unknown=ma.RAISE, error_status_code=400)
         @bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
-        @bp.alt_response(400, schema=ProblemSchema, description="Bad query parameter")
-        @bp.alt_response(401, schema=ProblemSchema)
-        @bp.alt_response(403, schema=ProblemSchema)
+        @problems(bp, 400, 401, 403)
         def get(self, args: dict[str, Any]):
             """List features, filtered and paged"""
             principal = require(read_role)
@@ -182,11 +190,7 @@ def feature_blueprint(
         @bp.arguments(WriteArgs, location="query", unknown=ma.RAISE, error_status_code=400)
         @bp.arguments(FeatureInSchema, location="json", error_status_code=422)
         @bp.response(201, FeatureSchema, content_type=GEOJSON)
-        @bp.alt_response(400, schema=ProblemSchema)
-        @bp.alt_response(401, schema=ProblemSchema)
-        @bp.alt_response(403, schema=ProblemSchema)
-        @bp.alt_response(413, schema=ProblemSchema)
-        @bp.alt_response(422, schema=ProblemSchema, description="Bad feature; nothing written")
+        @problems(bp, 400, 401, 403, 413, 422)
         def post(self, args: dict[str, Any], feature: dict[str, Any]):
             """Create a feature"""
             principal = require("planner")
@@ -202,9 +206,7 @@ def feature_blueprint(
     @bp.route("/<int:item_id>")
     class Item(MethodView):
         @bp.response(200, FeatureSchema, content_type=GEOJSON)
-        @bp.alt_response(401, schema=ProblemSchema)
-        @bp.alt_response(403, schema=ProblemSchema)
-        @bp.alt_response(404, schema=ProblemSchema)
+        @problems(bp, 401, 403, 404)
         def get(self, item_id: int):
             """Read one feature"""
             principal = require(read_role)
@@ -215,14 +217,7 @@ def feature_blueprint(
         @bp.arguments(WriteArgs, location="query", unknown=ma.RAISE, error_status_code=400)
         @bp.arguments(FeaturePatchSchema, location="json", error_status_code=422)
         @bp.response(200, FeatureSchema, content_type=GEOJSON)
-        @bp.alt_response(400, schema=ProblemSchema)
-        @bp.alt_response(401, schema=ProblemSchema)
-        @bp.alt_response(403, schema=ProblemSchema)
-        @bp.alt_response(404, schema=ProblemSchema)
-        @bp.alt_response(409, schema=ProblemSchema)
-        @bp.alt_response(412, schema=ProblemSchema, description="Stale If-Match")
-        @bp.alt_response(422, schema=ProblemSchema)
-        @bp.alt_response(428, schema=ProblemSchema, description="If-Match missing")
+        @problems(bp, 400, 401, 403, 404, 409, 412, 422, 428)
         @bp.doc(parameters=_if_match_doc(versioned))
         def patch(self, args: dict[str, Any], feature: dict[str, Any], item_id: int):
             """Change some properties and/or the geometry (merge patch)"""
@@ -247,12 +242,7 @@ def feature_blueprint(
 
         @bp.arguments(WriteArgs, location="query", unknown=ma.RAISE, error_status_code=400)
         @bp.response(204)
-        @bp.alt_response(401, schema=ProblemSchema)
-        @bp.alt_response(403, schema=ProblemSchema)
-        @bp.alt_response(404, schema=ProblemSchema)
-        @bp.alt_response(409, schema=ProblemSchema, description="Still referred to")
-        @bp.alt_response(412, schema=ProblemSchema)
-        @bp.alt_response(428, schema=ProblemSchema)
+        @problems(bp, 401, 403, 404, 409, 412, 428)
         @bp.doc(parameters=_if_match_doc(versioned))
         def delete(self, args: dict[str, Any], item_id: int):
             """Delete a feature (a grid is retired and keeps its history)"""
@@ -267,12 +257,7 @@ def feature_blueprint(
     @bp.route("/import", methods=["POST"])
     @bp.arguments(WriteArgs, location="query", unknown=ma.RAISE, error_status_code=400)
     @bp.response(201, ImportResultSchema)
-    @bp.alt_response(400, schema=ProblemSchema)
-    @bp.alt_response(401, schema=ProblemSchema)
-    @bp.alt_response(403, schema=ProblemSchema)
-    @bp.alt_response(413, schema=ProblemSchema)
-    @bp.alt_response(415, schema=ProblemSchema)
-    @bp.alt_response(422, schema=ProblemSchema, description="Bad features; nothing written")
+    @problems(bp, 400, 401, 403, 413, 415, 422)
     @bp.doc(
         requestBody={
             "required": True,

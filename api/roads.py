@@ -2,13 +2,13 @@
 
 import marshmallow as ma
 
-from api.resources import feature_blueprint
+from api.resources import Text, feature_blueprint
 
 bp = feature_blueprint(
     "roads",
     "Roads and paths: OSM highway class, walkable, barrier.",
     {
-        "class": ma.fields.String(load_default=None),
+        "class": Text(load_default=None),
         "walkable": ma.fields.Boolean(load_default=None),
         "barrier": ma.fields.Boolean(load_default=None),
     },

@@ -9,7 +9,8 @@ from flask_smorest import Blueprint, abort
 
 from api.auth import require
 from api.database import db_session
-from api.errors import ProblemSchema
+from api.errors import problems
+from api.resources import Text
 from gridmap import tokens
 from gridmap.models import ROLES
 
@@ -33,7 +34,7 @@ class TokenSchema(ma.Schema):
 class NewTokenSchema(ma.Schema):
     """A token to make."""
 
-    name = ma.fields.String(required=True, validate=ma.validate.Length(1, 200))
+    name = Text(required=True, validate=ma.validate.Length(1, 200))
     role = ma.fields.String(required=True, validate=ma.validate.OneOf(ROLES))
 
 
@@ -45,8 +46,7 @@ class MadeTokenSchema(NewTokenSchema):
 
 @bp.route("", methods=["GET"])
 @bp.response(200, TokenSchema(many=True))
-@bp.alt_response(401, schema=ProblemSchema)
-@bp.alt_response(403, schema=ProblemSchema)
+@problems(bp, 401, 403)
 def list_tokens():
     """Every token, newest first"""
     require("admin")
@@ -57,9 +57,7 @@ def list_tokens():
 @bp.route("", methods=["POST"])
 @bp.arguments(NewTokenSchema, error_status_code=422)
 @bp.response(201, MadeTokenSchema)
-@bp.alt_response(401, schema=ProblemSchema)
-@bp.alt_response(403, schema=ProblemSchema)
-@bp.alt_response(409, schema=ProblemSchema)
+@problems(bp, 401, 403, 409)
 def create_token(new: dict[str, Any]):
     """Make a token"""
     require("admin")
@@ -73,9 +71,7 @@ def create_token(new: dict[str, Any]):
 
 @bp.route("/<name>", methods=["DELETE"])
 @bp.response(204)
-@bp.alt_response(401, schema=ProblemSchema)
-@bp.alt_response(403, schema=ProblemSchema)
-@bp.alt_response(404, schema=ProblemSchema)
+@problems(bp, 401, 403, 404)
 def revoke(name: str):
     """Revoke a token"""
     require("admin")

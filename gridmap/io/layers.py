@@ -178,6 +178,8 @@ def coerce(spec: Field, value: Any) -> Any:
     if not isinstance(value, str):
         raise FieldProblem(f"'{spec.name}' must be text, not {value!r}")
     text = value.strip()
+    if "\x00" in text:
+        raise FieldProblem(f"'{spec.name}' must not contain NUL characters")
     if spec.choices is not None and text not in spec.choices:
         raise FieldProblem(f"'{spec.name}' must be one of {', '.join(spec.choices)}, not {text!r}")
     return text
