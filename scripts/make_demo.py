@@ -38,7 +38,9 @@ from pathlib import Path
 import numpy as np
 import shapely
 from pyproj import Transformer
-from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box, mapping
+from shapely.geometry import LineString, Point, Polygon, box, mapping
+
+from gridmap.geometry import as_multipolygon
 
 #: UTM zone 48N, the metric CRS of Chengdu, in which the town is drawn.
 UTM_SRID = 32648
@@ -252,10 +254,6 @@ def feature(geom: shapely.Geometry | None, **properties: object) -> dict:
     }
 
 
-def multipolygon(geom: shapely.Geometry) -> MultiPolygon:
-    return geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
-
-
 class Generator:
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
@@ -312,7 +310,7 @@ class Generator:
         street = shapely.union_all(list(cells.values()))
         self.town.areas.append(
             feature(
-                multipolygon(street),
+                as_multipolygon(street),
                 code=street_code,
                 name=STREET_NAME,
                 level="street",
@@ -325,7 +323,7 @@ class Generator:
             community = shapely.union_all([cells[self.block_of(ci, b)] for b in range(12)])
             self.town.areas.append(
                 feature(
-                    multipolygon(community),
+                    as_multipolygon(community),
                     code=code,
                     name=name,
                     level="community",
@@ -335,7 +333,7 @@ class Generator:
             master_code = f"{code}000"
             self.town.grids.append(
                 feature(
-                    multipolygon(community),
+                    as_multipolygon(community),
                     code=master_code,
                     name=f"{name}总网格",
                     kind="master",
@@ -361,7 +359,7 @@ class Generator:
                 place = PLACE_TYPE_OF_BLOCK[Counter(kinds).most_common(1)[0][0]] if kinds else None
                 self.town.grids.append(
                     feature(
-                        multipolygon(geom),
+                        as_multipolygon(geom),
                         code=f"{code}{gi + 1:03d}",
                         name=f"{name}第{gi + 1}网格",
                         kind="general",
