@@ -57,7 +57,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
-    from api import areas, buildings, docs, grids, health, roads, stations, tokens, workers
+    from api import (
+        areas,
+        buildings,
+        docs,
+        grids,
+        health,
+        roads,
+        stations,
+        tokens,
+        validation,
+        workers,
+    )
     from api.errors import GridmapApi, register_error_handlers
 
     app.config.update(
@@ -84,7 +95,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     app.extensions["gridmap"] = GridmapState(app.config["DATABASE_URL"], api)
     register_error_handlers(app)
-    for module in (areas, grids, buildings, stations, roads, workers, tokens):
+    for module in (areas, grids, buildings, stations, roads, workers, validation, tokens):
         api.register_blueprint(module.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)

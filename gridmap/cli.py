@@ -249,6 +249,29 @@ def demo() -> None:
         click.echo("demo town loaded: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
 
+@main.command()
+@click.argument("code")
+def validate(code: str) -> None:
+    """Check the grid layout of a street or community; exit 1 when it has errors."""
+    from gridmap.features import NotFound
+    from gridmap.topology import validate_area
+
+    try:
+        with session_scope(_engine()) as session:
+            report = validate_area(session, code)
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    for community, finding, _ in report.findings:
+        area = f"{finding.area_m2:>10.1f}" if finding.area_m2 is not None else " " * 10
+        click.echo(
+            f"{finding.severity:<8}{finding.kind:<24}{community:<14}{area}  {finding.detail}"
+        )
+    warnings = len(report.findings) - report.errors
+    click.echo(f"{code}: {report.errors} error(s), {warnings} warning(s)")
+    if report.errors:
+        sys.exit(1)
+
+
 # -- tokens -------------------------------------------------------------------------
 
 

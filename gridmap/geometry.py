@@ -213,3 +213,34 @@ def geometry_from_geojson(obj: object) -> tuple[shapely.Geometry | None, list[di
         return shapely.force_2d(shapely.geometry.shape(obj)), []
     except (ValueError, TypeError, shapely.errors.GEOSException) as exc:
         return None, [{"reason": f"unreadable {kind}: {exc}"}]
+
+
+class MetricFrame:
+    """A metric CRS for one area (the UTM zone of its centre), and the way there and back.
+
+    Areas, lengths and tolerances in metres are computed in this frame; results
+    go back to longitude/latitude for storage and maps.
+    """
+
+    def __init__(self, reference: shapely.Geometry):
+        centre = reference.centroid
+        zone = int((centre.x + 180) // 6) % 60 + 1
+        self.epsg = (32600 if centre.y >= 0 else 32700) + zone
+        self._forward = Transformer.from_crs(STORAGE_SRID, self.epsg, always_xy=True)
+        self._back = Transformer.from_crs(self.epsg, STORAGE_SRID, always_xy=True)
+
+    @staticmethod
+    def _apply(transformer: Transformer, geom):
+        def project(coords: np.ndarray) -> np.ndarray:
+            x, y = transformer.transform(coords[:, 0], coords[:, 1])
+            return np.column_stack([x, y])
+
+        return None if geom is None else shapely.transform(geom, project)
+
+    def to_metric(self, geom):
+        """A lon/lat geometry (or array of them) in this frame's metres."""
+        return self._apply(self._forward, geom)
+
+    def to_lonlat(self, geom):
+        """A geometry in this frame's metres back in lon/lat."""
+        return self._apply(self._back, geom)

@@ -104,6 +104,8 @@ class Area(Base):
     level: Mapped[str] = mapped_column(String(16))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"))
     geom: Mapped[Any] = mapped_column(_geometry("MULTIPOLYGON"))
+    #: A community's own household ranges per grid kind, e.g. {"general": [250, 450]}.
+    household_ranges: Mapped[dict | None] = mapped_column(JSONB)
 
     parent: Mapped[Area | None] = relationship(remote_side=[id])
 

@@ -7,7 +7,7 @@ same code runs the embedded database, a test cluster or a city's own PostGIS.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 #: The repository (or install) root: ``data/`` and the embedded cluster live here.
@@ -64,3 +64,48 @@ class Settings:
             pg_bin=Path(pg_bin) if pg_bin else None,
             demo_dir=_env_path("GRIDMAP_DEMO_DIR", PROJECT_ROOT / "data" / "demo"),
         )
+
+
+@dataclass(frozen=True)
+class LayoutRules:
+    """What a valid grid layout keeps, with where each number comes from.
+
+    Attributes
+    ----------
+    household_ranges
+        Households per grid by kind, inclusive. General grids: 300-500, a common
+        local rule for an urban grid worker's load; micro grids: 30-100, Chengdu's
+        micro-grid rule. A community may override them (``areas.household_ranges``).
+    overlap_tolerance_m2, gap_tolerance_m2, outside_tolerance_m2
+        Areas below these are drawing noise, not findings (1 m²).
+    split_share
+        A building whose footprint lies more than this share outside its grid is
+        reported as split between grids.
+    grids_per_worker
+        General grids one worker may serve ("one grid, one worker").
+    snap_tolerance_m
+        Vertices this close to a neighbour's boundary snap onto it when a grid is edited.
+    """
+
+    household_ranges: tuple[tuple[str, int, int], ...] = (("general", 300, 500), ("micro", 30, 100))
+    overlap_tolerance_m2: float = 1.0
+    gap_tolerance_m2: float = 1.0
+    outside_tolerance_m2: float = 1.0
+    split_share: float = 0.05
+    grids_per_worker: int = 1
+    snap_tolerance_m: float = 0.5
+
+    def household_range(self, kind: str) -> tuple[int, int] | None:
+        """The (min, max) households of a grid kind, or ``None`` when it has no range."""
+        for name, low, high in self.household_ranges:
+            if name == kind:
+                return low, high
+        return None
+
+    def with_ranges(self, overrides: dict[str, list[int]] | None) -> LayoutRules:
+        """These rules with some kinds' household ranges replaced (a community's own)."""
+        if not overrides:
+            return self
+        merged = {name: (low, high) for name, low, high in self.household_ranges}
+        merged.update({k: (int(v[0]), int(v[1])) for k, v in overrides.items()})
+        return replace(self, household_ranges=tuple((k, lo, hi) for k, (lo, hi) in merged.items()))

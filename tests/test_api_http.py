@@ -13,8 +13,12 @@ from tests.helpers import bearer, cli_env, run_cli
 def http(method: str, url: str, body: dict | None = None, headers: dict | None = None):
     """One request; returns (status, headers, parsed JSON body or None)."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={
-        "Content-Type": "application/geo+json", **(headers or {})})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/geo+json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=15) as response:
             raw = response.read()
@@ -24,12 +28,17 @@ def http(method: str, url: str, body: dict | None = None, headers: dict | None =
 
 
 def test_write_and_read_over_http(live_server, db_url):
-    token = run_cli("token", "create", "--role", "planner", "http-planner",
-                    env=cli_env(db_url)).stdout.strip()
-    area = {"type": "Feature", "properties": {"code": "510107015001", "name": "玉林社区",
-                                              "level": "community"},
-            "geometry": {"type": "Polygon", "coordinates": [[[104.0, 30.0], [104.01, 30.0],
-                                                             [104.01, 30.01], [104.0, 30.0]]]}}
+    token = run_cli(
+        "token", "create", "--role", "planner", "http-planner", env=cli_env(db_url)
+    ).stdout.strip()
+    area = {
+        "type": "Feature",
+        "properties": {"code": "510107015001", "name": "玉林社区", "level": "community"},
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[104.0, 30.0], [104.01, 30.0], [104.01, 30.01], [104.0, 30.0]]],
+        },
+    }
     status, _, body = http("POST", live_server + "/api/v1/areas", area)
     assert status == 401 and body["status"] == 401
 
@@ -53,14 +62,27 @@ def test_openapi_document_describes_the_api(client):
     assert response.status_code == 200
     spec = response.get_json()
     assert spec["openapi"].startswith("3.")
-    for path in ("/api/v1/grids", "/api/v1/grids/{item_id}", "/api/v1/grids/{item_id}/history",
-                 "/api/v1/grids/{item_id}/revert", "/api/v1/stations/import",
-                 "/api/v1/buildings", "/api/v1/roads", "/api/v1/areas", "/api/v1/workers",
-                 "/api/v1/tokens"):
+    for path in (
+        "/api/v1/grids",
+        "/api/v1/grids/{item_id}",
+        "/api/v1/grids/{item_id}/history",
+        "/api/v1/grids/{item_id}/revert",
+        "/api/v1/stations/import",
+        "/api/v1/buildings",
+        "/api/v1/roads",
+        "/api/v1/areas",
+        "/api/v1/workers",
+        "/api/v1/tokens",
+    ):
         assert path in spec["paths"], path
     grid_list = spec["paths"]["/api/v1/grids"]["get"]
-    assert {p["name"] for p in grid_list["parameters"]} >= {"bbox", "area", "kind", "limit",
-                                                           "offset"}
+    assert {p["name"] for p in grid_list["parameters"]} >= {
+        "bbox",
+        "area",
+        "kind",
+        "limit",
+        "offset",
+    }
     assert "application/geo+json" in grid_list["responses"]["200"]["content"]
     patch = spec["paths"]["/api/v1/grids/{item_id}"]["patch"]
     assert {"412", "428", "422"} <= set(patch["responses"])
@@ -87,8 +109,13 @@ def test_cors_only_for_allowed_origins(db_url):
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://portal.example.gov.cn"
     other = client.get("/api/v1/areas", headers={"Origin": "https://evil.example.com"})
     assert "Access-Control-Allow-Origin" not in other.headers
-    preflight = client.options("/api/v1/areas", headers={
-        "Origin": "https://portal.example.gov.cn", "Access-Control-Request-Method": "POST"})
+    preflight = client.options(
+        "/api/v1/areas",
+        headers={
+            "Origin": "https://portal.example.gov.cn",
+            "Access-Control-Request-Method": "POST",
+        },
+    )
     assert "POST" not in preflight.headers.get("Access-Control-Allow-Methods", "")
 
 

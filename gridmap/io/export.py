@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ def typed_column(kind: str, values: list[Any]) -> np.ndarray:
         return np.array(values, dtype=np.int64)
     if kind == "bool":
         return np.array(values, dtype=bool)
+    if kind == "ranges":
+        return np.array([None if v is None else json.dumps(v) for v in values], dtype=object)
     return np.array(values, dtype=object)
 
 

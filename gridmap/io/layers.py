@@ -8,6 +8,7 @@ a micro grid's parent) are resolved by :mod:`gridmap.io.store`.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import shapely
 from gridmap import models
 from gridmap.geometry import as_multipolygon, geometry_problems, single_part
 
-FieldType = Literal["str", "int", "bool"]
+FieldType = Literal["str", "int", "bool", "ranges"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ LAYERS: dict[str, LayerSpec] = {
                 Field("name", required=True),
                 Field("level", required=True, choices=models.AREA_LEVELS),
                 Field("parent", reference="areas", column="parent_id"),
+                Field("household_ranges", "ranges"),
             ),
             self_reference="parent",
         ),
@@ -167,6 +169,8 @@ def coerce(spec: Field, value: Any) -> Any:
         if spec.minimum is not None and result < spec.minimum:
             raise FieldProblem(f"'{spec.name}' must be at least {spec.minimum}, not {result}")
         return result
+    if spec.type == "ranges":
+        return household_ranges(spec.name, value)
     if spec.type == "bool":
         truth = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
         key = str(value).strip().lower()
@@ -183,6 +187,32 @@ def coerce(spec: Field, value: Any) -> Any:
     if spec.choices is not None and text not in spec.choices:
         raise FieldProblem(f"'{spec.name}' must be one of {', '.join(spec.choices)}, not {text!r}")
     return text
+
+
+def household_ranges(name: str, value: Any) -> dict[str, list[int]]:
+    """Check ``{"general": [300, 500], "micro": [30, 100]}`` (or its JSON text)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise FieldProblem(
+                f"'{name}' must be JSON such as {{\"general\": [300, 500]}}"
+            ) from None
+    if not isinstance(value, dict):
+        raise FieldProblem(f"'{name}' must map grid kinds to [min, max] households")
+    out = {}
+    for kind, bounds in value.items():
+        if kind not in ("general", "micro", "dedicated"):
+            raise FieldProblem(f"'{name}': {kind!r} is not a grid kind with a household range")
+        if (
+            not isinstance(bounds, list)
+            or len(bounds) != 2
+            or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in bounds)
+            or bounds[0] > bounds[1]
+        ):
+            raise FieldProblem(f"'{name}': {kind} needs [min, max] whole numbers, min <= max")
+        out[kind] = bounds
+    return out
 
 
 def storage_geometry(spec: LayerSpec, geom: shapely.Geometry) -> dict[str, shapely.Geometry]:
