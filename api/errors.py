@@ -9,13 +9,16 @@ import marshmallow as ma
 from flask import Flask, Response, current_app, json, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
+from shapely.geometry import mapping
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from gridmap.db.cluster import ClusterError
 from gridmap.features import Conflict, NotFound, VersionMismatch
 from gridmap.geometry import CRSProblem
+from gridmap.grids import LayoutRefused
 from gridmap.io.store import ImportRejected
+from gridmap.topology.edits import EditProblem
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -27,6 +30,9 @@ class ProblemItemSchema(ma.Schema):
     in_ = ma.fields.String(data_key="in", metadata={"description": "query, json, header"})
     field = ma.fields.String(allow_none=True)
     reason = ma.fields.String()
+    kind = ma.fields.String(metadata={"description": "Kind of layout finding"})
+    grids = ma.fields.List(ma.fields.String(), metadata={"description": "Grids involved"})
+    geometry = ma.fields.Dict(allow_none=True, metadata={"description": "Where (GeoJSON)"})
     location = ma.fields.List(
         ma.fields.Float(), allow_none=True, metadata={"description": "[lon, lat] of the fault"}
     )
@@ -152,6 +158,23 @@ def register_error_handlers(app: Flask) -> None:
             f"{exc}; read it again and apply your change to that version",
             headers={"ETag": f'"{exc.current}"'},
         )
+
+    @app.errorhandler(LayoutRefused)
+    def refused(exc: LayoutRefused) -> Response:
+        errors = [
+            {
+                "kind": f.kind,
+                "grids": f.grids,
+                "reason": f.detail,
+                "geometry": mapping(f.geometry) if f.geometry is not None else None,
+            }
+            for f in exc.findings
+        ]
+        return problem(409, "Conflict", str(exc), errors=errors)
+
+    @app.errorhandler(EditProblem)
+    def bad_edit(exc: EditProblem) -> Response:
+        return problem(422, "Unprocessable Content", str(exc))
 
     @app.errorhandler(Conflict)
     def conflict(exc: Conflict) -> Response:

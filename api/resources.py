@@ -7,8 +7,10 @@ the request, call :mod:`gridmap.features`, and serialise the answer.
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -39,6 +41,8 @@ from gridmap.io.files import DRIVERS, FileProblem
 from gridmap.io.layers import LAYERS, LayerSpec, prepare
 from gridmap.io.store import ImportRejected, import_rows
 
+#: A PATCH's change: (session, id, geometry, properties, author, query args, version).
+Updater = Callable[..., dict]
 #: Largest page a list returns.
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
@@ -131,6 +135,8 @@ def feature_blueprint(
     filters: dict[str, ma.fields.Field],
     read_role: str = "viewer",
     versioned: bool = False,
+    patch_args: type[ma.Schema] | None = None,
+    update: Updater | None = None,
 ) -> Blueprint:
     """A blueprint serving one layer under ``/api/v1/<layer>``.
 
@@ -145,8 +151,20 @@ def feature_blueprint(
         The role needed to read.
     versioned
         Whether changes need ``If-Match`` with the item's ETag (its version).
+    patch_args, update
+        A PATCH's query parameters and the function that makes the change, for a
+        layer whose changes do more than :func:`gridmap.features.update_feature`.
     """
     spec = LAYERS[layer]
+    patch_args = patch_args or WriteArgs
+
+    def change(session, item_id, geom, properties, author, args, expected):
+        if update is not None:
+            return update(session, item_id, geom, properties, author, args, expected)
+        return features.update_feature(
+            session, spec, item_id, geom, properties, author, args["reason"], expected
+        )
+
     bp = Blueprint(layer, __name__, url_prefix=f"/api/v1/{layer}", description=description)
     list_args = list_args_schema(layer, filters)
 
@@ -214,11 +232,11 @@ def feature_blueprint(
                 body, headers = item_response(session, spec, item_id, principal, versioned)
             return geojson_response(body, headers=headers)
 
-        @bp.arguments(WriteArgs, location="query", unknown=ma.RAISE, error_status_code=400)
+        @bp.arguments(patch_args, location="query", unknown=ma.RAISE, error_status_code=400)
         @bp.arguments(FeaturePatchSchema, location="json", error_status_code=422)
         @bp.response(200, FeatureSchema, content_type=GEOJSON)
         @problems(bp, 400, 401, 403, 404, 409, 412, 422, 428)
-        @bp.doc(parameters=_if_match_doc(versioned))
+        @needs_if_match(bp, versioned)
         def patch(self, args: dict[str, Any], feature: dict[str, Any], item_id: int):
             """Change some properties and/or the geometry (merge patch)"""
             principal = require("planner")
@@ -227,15 +245,8 @@ def feature_blueprint(
             if feature["geometry"] is not None:
                 geom = read_geometries(spec, [feature["geometry"]], args["crs"], feature["crs"])[0]
             with db_session() as session:
-                features.update_feature(
-                    session,
-                    spec,
-                    item_id,
-                    geom,
-                    feature["properties"],
-                    principal.name,
-                    args["reason"],
-                    expected,
+                change(
+                    session, item_id, geom, feature["properties"], principal.name, args, expected
                 )
                 body, headers = item_response(session, spec, item_id, principal, versioned)
             return geojson_response(body, headers=headers)
@@ -243,7 +254,7 @@ def feature_blueprint(
         @bp.arguments(WriteArgs, location="query", unknown=ma.RAISE, error_status_code=400)
         @bp.response(204)
         @problems(bp, 401, 403, 404, 409, 412, 428)
-        @bp.doc(parameters=_if_match_doc(versioned))
+        @needs_if_match(bp, versioned)
         def delete(self, args: dict[str, Any], item_id: int):
             """Delete a feature (a grid is retired and keeps its history)"""
             principal = require("planner")
@@ -297,18 +308,36 @@ class ImportResultSchema(ma.Schema):
     ids = ma.fields.List(ma.fields.Integer())
 
 
-def _if_match_doc(versioned: bool) -> list[dict]:
-    if not versioned:
-        return []
-    return [
-        {
-            "in": "header",
-            "name": "If-Match",
-            "required": True,
-            "schema": {"type": "string"},
-            "description": "The ETag of the version you changed",
-        }
-    ]
+class IfMatchHeader(ma.Schema):
+    """The version a change is made to."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    if_match = Text(
+        data_key="If-Match",
+        load_default=None,
+        metadata={
+            "description": "The ETag of the version you changed; without it the change is "
+            "refused with 428, with an older one with 412"
+        },
+    )
+
+
+def needs_if_match(bp: Blueprint, versioned: bool = True):
+    """Document the If-Match header of a versioned change (read by :func:`expected_version`)."""
+
+    def decorate(view):
+        if not versioned:
+            return view
+
+        @functools.wraps(view)
+        def without_header(*args: Any, if_match: str | None = None, **kwargs: Any):
+            return view(*args, **kwargs)
+
+        return bp.arguments(IfMatchHeader, location="headers", as_kwargs=True)(without_header)
+
+    return decorate
 
 
 def expected_version() -> int:

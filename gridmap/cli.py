@@ -261,7 +261,7 @@ def validate(code: str) -> None:
             report = validate_area(session, code)
     except NotFound as exc:
         raise click.ClickException(str(exc)) from exc
-    for community, finding, _ in report.findings:
+    for community, finding in report.findings:
         area = f"{finding.area_m2:>10.1f}" if finding.area_m2 is not None else " " * 10
         click.echo(
             f"{finding.severity:<8}{finding.kind:<24}{community:<14}{area}  {finding.detail}"

@@ -300,13 +300,13 @@ def update_feature(
         ) from exc
     new_record, new_geom = get_feature(session, spec, id_)
     if spec.name == "grids":
-        _record_grid_change(
+        record_grid_change(
             session, id_, record, old_geom, new_record, new_geom, action, author, reason
         )
     return new_record
 
 
-def _record_grid_change(
+def record_grid_change(
     session: Session,
     id_: int,
     before: dict | None,
@@ -317,6 +317,7 @@ def _record_grid_change(
     author: str,
     reason: str | None,
 ) -> None:
+    """Write the revision of one grid change (records as :func:`get_feature` gives them)."""
     record_revisions(
         session,
         [
@@ -361,14 +362,7 @@ def delete_feature(
             raise Conflict(
                 f"the grid still has {children} active child grid(s): retire or move them first"
             )
-        before, geom = get_feature(session, spec, id_)
-        session.execute(
-            update(Grid)
-            .where(Grid.id == id_)
-            .values(active=False, version=Grid.version + 1, updated_at=func.now())
-        )
-        after, _ = get_feature(session, spec, id_)
-        _record_grid_change(session, id_, before, geom, after, geom, "retire", author, reason)
+        retire_grid(session, id_, author, reason)
         return
     row = session.get(model, id_)
     if row is None:
@@ -381,6 +375,19 @@ def delete_feature(
         raise Conflict(
             f"the {spec.name[:-1]} is still referred to: {integrity_reason(exc)}"
         ) from exc
+
+
+def retire_grid(session: Session, grid_id: int, author: str, reason: str | None) -> dict:
+    """Retire a grid (it keeps its history and frees its code); return its last record."""
+    before, geom = get_feature(session, LAYERS["grids"], grid_id)
+    session.execute(
+        update(Grid)
+        .where(Grid.id == grid_id)
+        .values(active=False, version=Grid.version + 1, updated_at=func.now())
+    )
+    after, _ = get_feature(session, LAYERS["grids"], grid_id)
+    record_grid_change(session, grid_id, before, geom, after, geom, "retire", author, reason)
+    return before
 
 
 # -- grids ------------------------------------------------------------------------

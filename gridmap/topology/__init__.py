@@ -30,12 +30,12 @@ class Report:
     """Findings for an area, each tagged with its community."""
 
     area: str
-    findings: list[tuple[str, Finding, shapely.Geometry | None]]
+    findings: list[tuple[str, Finding]]
 
     @property
     def errors(self) -> int:
         """How many findings make the layout invalid."""
-        return sum(1 for _, f, _ in self.findings if f.severity == "error")
+        return sum(1 for _, f in self.findings if f.severity == "error")
 
     def as_dict(self) -> dict:
         """JSON-ready: counts and each finding with a GeoJSON geometry in lon/lat."""
@@ -53,9 +53,9 @@ class Report:
                     "buildings": f.buildings,
                     "detail": f.detail,
                     "area_m2": f.area_m2,
-                    "geometry": mapping(geom) if geom is not None else None,
+                    "geometry": mapping(f.geometry) if f.geometry is not None else None,
                 }
-                for community, f, geom in self.findings
+                for community, f in self.findings
             ],
         }
 
@@ -69,8 +69,8 @@ def _communities(session: Session, code: str) -> list[Area]:
     return list(session.scalars(select(Area).where(Area.parent_id == area.id).order_by(Area.code)))
 
 
-def load_buildings(session: Session, community: Area, frame: MetricFrame) -> Buildings:
-    """The community's buildings (by their point) in the frame's metres."""
+def load_buildings(session: Session, community: Area) -> Buildings:
+    """The community's buildings (those whose point lies in it), in lon/lat."""
     rows = session.execute(
         select(
             Building.code,
@@ -83,13 +83,10 @@ def load_buildings(session: Session, community: Area, frame: MetricFrame) -> Bui
     ).all()
     if not rows:
         return Buildings.empty()
-    points = frame.to_metric(shapely.from_wkb([bytes(r[1]) for r in rows]))
+    points = shapely.from_wkb([bytes(r[1]) for r in rows])
     footprints = np.array(
         [None if r[2] is None else shapely.from_wkb(bytes(r[2])) for r in rows], dtype=object
     )
-    has = np.array([f is not None for f in footprints])
-    if has.any():
-        footprints[has] = frame.to_metric(np.array(list(footprints[has]), dtype=object))
     return Buildings(
         [r[0] for r in rows], points, footprints, np.array([r[3] for r in rows], dtype=np.int64)
     )
@@ -100,14 +97,14 @@ def validate_community(
     community: Area,
     rules: LayoutRules | None = None,
     grids: list[GridShape] | None = None,
-) -> list[tuple[Finding, object]]:
-    """Findings of one community, each with its geometry back in lon/lat.
+) -> list[Finding]:
+    """Findings of one community (geometries in lon/lat, sizes in m²).
 
     Parameters
     ----------
     grids
-        The layout to check, in lon/lat; the community's active grids when omitted
-        (a draft plan passes its own).
+        The layout to check; the community's active grids when omitted (a draft
+        plan passes its own).
     """
     rules = (rules or LayoutRules()).with_ranges(community.household_ranges)
     boundary = to_shape(community.geom)
@@ -120,18 +117,14 @@ def validate_community(
             GridShape(g.id, g.code, g.kind, to_shape(g.geom), g.parent_id, g.worker_id)
             for g in rows
         ]
-    metric = [
-        GridShape(g.id, g.code, g.kind, frame.to_metric(g.geom), g.parent_id, g.worker_id)
-        for g in grids
-    ]
-    findings = validate_layout(
-        frame.to_metric(boundary),
+    return validate_layout(
+        boundary,
         community.code,
-        metric,
-        load_buildings(session, community, frame),
+        grids,
+        load_buildings(session, community),
         rules,
+        area=lambda geom: shapely.area(frame.to_metric(geom)),
     )
-    return [(f, frame.to_lonlat(f.geometry)) for f in findings]
 
 
 def validate_area(session: Session, code: str, rules: LayoutRules | None = None) -> Report:
@@ -144,7 +137,5 @@ def validate_area(session: Session, code: str, rules: LayoutRules | None = None)
     """
     findings = []
     for community in _communities(session, code):
-        findings += [
-            (community.code, f, geom) for f, geom in validate_community(session, community, rules)
-        ]
+        findings += [(community.code, f) for f in validate_community(session, community, rules)]
     return Report(code, findings)

@@ -1,7 +1,7 @@
-"""The layout validator: pure checks on metric geometries, no database.
+"""The layout validator: pure checks on geometries, no database.
 
 One set of checks serves import, edits, plans and apply. Input is a community's
-boundary, its active grids and its buildings, all in a metric CRS (metres);
+boundary, its active grids and its buildings, and a measure of area in m²;
 output is a list of :class:`Finding`, each with the grids involved and the
 geometry of the fault.
 """
@@ -9,8 +9,9 @@ geometry of the fault.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import shapely
@@ -29,13 +30,15 @@ ERROR_KINDS = frozenset(
         "building_in_several",
     }
 )
+#: Area in m² of a geometry or an array of geometries.
+Measure = Callable[..., Any]
 #: Grid kinds that tile a community together.
 COMMUNITY_TILES = ("general", "dedicated")
 
 
 @dataclass
 class GridShape:
-    """One grid as the validator sees it (geometry in metres)."""
+    """One grid as the validator sees it."""
 
     id: int
     code: str
@@ -47,7 +50,7 @@ class GridShape:
 
 @dataclass
 class Buildings:
-    """Buildings of the area: points and footprints (``None`` where unknown) in metres."""
+    """Buildings of the area: points and footprints (``None`` where unknown)."""
 
     codes: Sequence[str]
     points: np.ndarray  # shapely Points
@@ -78,13 +81,15 @@ class Finding:
         return "error" if self.kind in ERROR_KINDS else "warning"
 
 
-def _pieces(geom: shapely.Geometry, tolerance: float) -> list[shapely.Geometry]:
+def _pieces(geom: shapely.Geometry, tolerance: float, area: Measure) -> list[shapely.Geometry]:
     """Polygon parts of a geometry larger than ``tolerance`` m²."""
-    parts = shapely.get_parts(geom)
-    return [p for p in parts if p.geom_type == "Polygon" and p.area > tolerance]
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"]
+    return [p for p in parts if area(p) > tolerance]
 
 
-def check_grids(grids: Sequence[GridShape], rules: LayoutRules) -> list[Finding]:
+def check_grids(
+    grids: Sequence[GridShape], rules: LayoutRules, area: Measure = shapely.area
+) -> list[Finding]:
     """Invalid and non-contiguous grids."""
     findings = []
     for grid in grids:
@@ -95,7 +100,7 @@ def check_grids(grids: Sequence[GridShape], rules: LayoutRules) -> list[Finding]
                 )
             )
             continue
-        parts = _pieces(grid.geom, rules.gap_tolerance_m2)
+        parts = _pieces(grid.geom, rules.gap_tolerance_m2, area)
         if len(parts) > 1:
             findings.append(
                 Finding(
@@ -109,18 +114,24 @@ def check_grids(grids: Sequence[GridShape], rules: LayoutRules) -> list[Finding]
 
 
 def check_siblings(
-    siblings: Sequence[GridShape], parent: shapely.Geometry, parent_code: str, rules: LayoutRules
+    siblings: Sequence[GridShape],
+    parent: shapely.Geometry,
+    parent_code: str,
+    rules: LayoutRules,
+    area: Measure = shapely.area,
 ) -> list[Finding]:
     """Overlaps between siblings, gaps they leave in their parent, parts outside it.
 
     Parameters
     ----------
     siblings
-        Grids that must tile ``parent`` together (valid geometries).
+        Grids that must tile ``parent`` together.
     parent
         The community or general grid they tile.
     parent_code
         Its code, for the findings' text.
+    area
+        Area in m² of a geometry (of an array of them).
     """
     findings: list[Finding] = []
     valid = [g for g in siblings if g.geom.is_valid]
@@ -133,48 +144,52 @@ def check_siblings(
         if i >= j:
             continue
         shared = shapely.intersection(geoms[i], geoms[j])
-        area = float(shapely.area(shared))
-        if area > rules.overlap_tolerance_m2:
+        size = float(area(shared))
+        if size > rules.overlap_tolerance_m2:
             a, b = valid[i].code, valid[j].code
             findings.append(
                 Finding(
                     "overlap",
                     [a, b],
-                    f"{a} and {b} overlap by {area:.1f} m²",
+                    f"{a} and {b} overlap by {size:.1f} m²",
                     shared,
-                    round(area, 2),
+                    round(size, 2),
                 )
             )
     union = shapely.union_all(geoms)
-    for piece in _pieces(shapely.difference(parent, union), rules.gap_tolerance_m2):
+    for piece in _pieces(shapely.difference(parent, union), rules.gap_tolerance_m2, area):
+        size = float(area(piece))
         touching = [valid[k].code for k in tree.query(piece, predicate="touches")]
         findings.append(
             Finding(
                 "gap",
                 touching,
-                f"{piece.area:.1f} m² of {parent_code} is in no grid",
+                f"{size:.1f} m² of {parent_code} is in no grid",
                 piece,
-                round(piece.area, 2),
+                round(size, 2),
             )
         )
     for grid in valid:
-        outside = _pieces(shapely.difference(grid.geom, parent), rules.outside_tolerance_m2)
+        outside = _pieces(shapely.difference(grid.geom, parent), rules.outside_tolerance_m2, area)
         if outside:
-            area = sum(p.area for p in outside)
+            size = float(sum(area(p) for p in outside))
             findings.append(
                 Finding(
                     "outside_parent",
                     [grid.code],
-                    f"{area:.1f} m² of {grid.code} lies outside {parent_code}",
+                    f"{size:.1f} m² of {grid.code} lies outside {parent_code}",
                     shapely.union_all(outside),
-                    round(area, 2),
+                    round(size, 2),
                 )
             )
     return findings
 
 
 def check_buildings(
-    grids: Sequence[GridShape], buildings: Buildings, rules: LayoutRules
+    grids: Sequence[GridShape],
+    buildings: Buildings,
+    rules: LayoutRules,
+    area: Measure = shapely.area,
 ) -> tuple[list[Finding], np.ndarray]:
     """Buildings in no grid, in several, or split between grids.
 
@@ -223,8 +238,8 @@ def check_buildings(
     placed = np.flatnonzero((owner >= 0) & has_footprint)
     if len(placed):
         footprints = buildings.footprints[placed]
-        inside = shapely.area(shapely.intersection(footprints, geoms[owner[placed]]))
-        share_out = 1 - inside / shapely.area(footprints)
+        inside = area(shapely.intersection(footprints, geoms[owner[placed]]))
+        share_out = 1 - inside / area(footprints)
         for k in np.flatnonzero(share_out > rules.split_share):
             b = placed[k]
             findings.append(
@@ -289,30 +304,38 @@ def validate_layout(
     grids: Sequence[GridShape],
     buildings: Buildings,
     rules: LayoutRules,
+    area: Measure = shapely.area,
 ) -> list[Finding]:
     """Every check on one community's layout.
+
+    Geometries stay in the coordinates they are stored in (lon/lat), where
+    neighbours share exact vertices, so overlays find no false slivers; only
+    sizes are measured in metres, by ``area``.
 
     Parameters
     ----------
     community
-        The community's boundary, in metres.
+        The community's boundary.
     community_code
         Its code, for the findings' text.
     grids
-        Its active grids of every kind, in metres.
+        Its active grids of every kind.
     buildings
-        Its buildings, in metres.
+        Its buildings.
     rules
         Tolerances and household ranges (the community's own where it has them).
+    area
+        Area in m² of a geometry or an array of them (plain planar area by default,
+        for geometries already in metres).
 
     Returns
     -------
     list of Finding
         Empty for a valid layout with nothing to warn about.
     """
-    findings = check_grids(grids, rules)
+    findings = check_grids(grids, rules, area)
     tiles = [g for g in grids if g.kind in COMMUNITY_TILES]
-    findings += check_siblings(tiles, community, community_code, rules)
+    findings += check_siblings(tiles, community, community_code, rules, area)
     micro_by_parent: dict[int, list[GridShape]] = defaultdict(list)
     for grid in grids:
         if grid.kind == "micro" and grid.parent_id is not None:
@@ -321,13 +344,13 @@ def validate_layout(
     for parent_id, micros in sorted(micro_by_parent.items()):
         parent = by_id.get(parent_id)
         if parent is not None and parent.geom.is_valid:
-            findings += check_siblings(micros, parent.geom, parent.code, rules)
-    building_findings, households = check_buildings(tiles, buildings, rules)
+            findings += check_siblings(micros, parent.geom, parent.code, rules, area)
+    building_findings, households = check_buildings(tiles, buildings, rules, area)
     findings += building_findings
     findings += check_households(tiles, households, rules)
     micros = [g for g in grids if g.kind == "micro"]
     if micros:
-        _, micro_households = check_buildings(micros, buildings, rules)
+        _, micro_households = check_buildings(micros, buildings, rules, area)
         findings += check_households(micros, micro_households, rules)
     findings += check_workers(grids, rules)
     return findings
