@@ -52,6 +52,15 @@ class _Progress:
             bar.close()
 
 
+AUTHOR = click.option(
+    "--author",
+    default=lambda: os.environ.get("USER", "cli"),
+    show_default="$USER",
+    help="Who is recorded in grid revisions.",
+)
+REASON = click.option("--reason", help="Why (kept in the grids' revisions).")
+
+
 @click.group()
 def main() -> None:
     """gridmap: community grids, buildings and service stations over PostGIS."""
@@ -184,12 +193,7 @@ def _field_map(pairs: tuple[str, ...]) -> dict[str, str]:
     help="Take FIELD from the file's SOURCE field (repeatable).",
 )
 @click.option("--crs", help="The file's CRS when it does not say (e.g. EPSG:4490).")
-@click.option(
-    "--author",
-    default=lambda: os.environ.get("USER", "cli"),
-    show_default="$USER",
-    help="Who is recorded in grid revisions.",
-)
+@AUTHOR
 def import_command(
     path: Path, layer: str, pairs: tuple[str, ...], crs: str | None, author: str
 ) -> None:
@@ -270,6 +274,127 @@ def validate(code: str) -> None:
     click.echo(f"{code}: {report.errors} error(s), {warnings} warning(s)")
     if report.errors:
         sys.exit(1)
+
+
+@main.command()
+@click.argument("code")
+@AUTHOR
+def recode(code: str, author: str) -> None:
+    """Renumber a community's grids north to south, west to east."""
+    from gridmap.features import NotFound
+    from gridmap.grids import recode_community
+
+    try:
+        with session_scope(_engine()) as session:
+            changed = recode_community(session, code, author)
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    for old, new in changed.items():
+        click.echo(f"{old} -> {new}")
+    click.echo(f"{len(changed)} grid code(s) changed")
+
+
+@main.group()
+def grid() -> None:
+    """Edit grids: reshape, split, merge (refused when the layout would break)."""
+
+
+def _geometry_file(path: Path):
+    import json
+
+    from gridmap.geometry import geometry_from_geojson
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    while data.get("type") in ("FeatureCollection", "Feature"):
+        data = data["features"][0] if data["type"] == "FeatureCollection" else data["geometry"]
+    geom, problems = geometry_from_geojson(data)
+    if problems or geom is None:
+        raise click.ClickException(f"{path}: " + "; ".join(p["reason"] for p in problems))
+    return geom
+
+
+def _edit(action) -> None:
+    """Run one edit in a transaction, turning refusals into a clear message and exit 1."""
+    from gridmap.features import Conflict, NotFound
+    from gridmap.grids import LayoutRefused
+    from gridmap.io.store import ImportRejected
+    from gridmap.topology.edits import EditProblem
+
+    try:
+        with session_scope(_engine()) as session:
+            click.echo(action(session))
+    except LayoutRefused as exc:
+        for finding in exc.findings:
+            click.echo(f"{finding.kind}: {finding.detail}", err=True)
+        raise click.ClickException("refused; nothing was changed") from exc
+    except ImportRejected as exc:
+        raise click.ClickException("; ".join(p["reason"] for p in exc.problems)) from exc
+    except (NotFound, Conflict, EditProblem) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@grid.command()
+@click.argument("grid_id", type=int)
+@click.argument("geometry", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--adjust-neighbours",
+    is_flag=True,
+    help="Take gained area from neighbours and give lost area to them.",
+)
+@AUTHOR
+@REASON
+def reshape(
+    grid_id: int, geometry: Path, adjust_neighbours: bool, author: str, reason: str | None
+) -> None:
+    """Give grid GRID_ID the boundary in GEOMETRY (a GeoJSON file)."""
+    from gridmap.grids import update_grid
+
+    geom = _geometry_file(geometry)
+    _edit(
+        lambda session: "grid {code} is at version {version}".format(
+            **update_grid(
+                session, grid_id, geom, {}, author, reason, adjust_neighbours=adjust_neighbours
+            )
+        )
+    )
+
+
+@grid.command()
+@click.argument("grid_id", type=int)
+@click.argument("line", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@AUTHOR
+@REASON
+def split(grid_id: int, line: Path, author: str, reason: str | None) -> None:
+    """Split grid GRID_ID along the LineString in LINE (a GeoJSON file)."""
+    from gridmap.grids import split_grid
+
+    geom = _geometry_file(line)
+    _edit(
+        lambda session: (
+            "new grids: " + ", ".join(map(str, split_grid(session, grid_id, geom, author, reason)))
+        )
+    )
+
+
+@grid.command()
+@click.argument("grid_ids", type=int, nargs=-1, required=True)
+@click.option("--name", help="Name of the merged grid.")
+@AUTHOR
+@REASON
+def merge(grid_ids: tuple[int, ...], name: str | None, author: str, reason: str | None) -> None:
+    """Merge neighbouring sibling grids GRID_IDS into one."""
+    from sqlalchemy import select
+
+    from gridmap.grids import merge_grids
+    from gridmap.models import Grid
+
+    def action(session):
+        versions = dict(
+            session.execute(select(Grid.id, Grid.version).where(Grid.id.in_(grid_ids))).all()
+        )
+        return f"new grid: {merge_grids(session, versions, author, reason, name)}"
+
+    _edit(action)
 
 
 # -- tokens -------------------------------------------------------------------------

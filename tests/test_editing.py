@@ -310,3 +310,43 @@ def test_workers_assign_and_workload(client, planner, tokens, layout):
     )
     load = client.get(url, headers=staff).get_json()
     assert load["grids_without_worker"] == [{"code": f"{COMMUNITY}003", "households": 350}]
+
+
+def test_cli_edits_and_recode(db_url, layout, tmp_path):
+    import json
+
+    from tests.helpers import cli_env, run_cli
+
+    env = cli_env(db_url)
+    overlap = tmp_path / "a.geojson"
+    overlap.write_text(json.dumps(strip(X0, X0 + 0.0015)))
+    refused = run_cli("grid", "reshape", str(layout["A"]), str(overlap), env=env, check=False)
+    assert refused.returncode == 1
+    assert "overlap" in refused.stderr and "nothing was changed" in refused.stderr
+    done = run_cli(
+        "grid",
+        "reshape",
+        str(layout["A"]),
+        str(overlap),
+        "--adjust-neighbours",
+        "--reason",
+        "school catchment",
+        env=env,
+    )
+    assert "is at version 2" in done.stdout
+    merged = run_cli("grid", "merge", str(layout["B"]), str(layout["C"]), "--name", "东", env=env)
+    assert merged.stdout.startswith("new grid: ")
+    line = tmp_path / "line.geojson"
+    line.write_text(
+        json.dumps(
+            {
+                "type": "LineString",
+                "coordinates": [[X0 + 0.003, Y0 - 0.001], [X0 + 0.003, Y1 + 0.001]],
+            }
+        )
+    )
+    new_id = merged.stdout.split(": ")[1].strip()
+    assert "new grids: " in run_cli("grid", "split", new_id, str(line), env=env).stdout
+    recoded = run_cli("recode", COMMUNITY, env=env)
+    assert "grid code(s) changed" in recoded.stdout
+    assert run_cli("validate", COMMUNITY, env=env).returncode == 0
