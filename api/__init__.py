@@ -60,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api import (
         areas,
         buildings,
+        coverage,
         docs,
         grids,
         health,
@@ -95,7 +96,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     app.extensions["gridmap"] = GridmapState(app.config["DATABASE_URL"], api)
     register_error_handlers(app)
-    for module in (areas, grids, buildings, stations, roads, workers, validation, tokens):
+    for module in (
+        areas,
+        grids,
+        buildings,
+        stations,
+        roads,
+        workers,
+        validation,
+        coverage,
+        tokens,
+    ):
         api.register_blueprint(module.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)

@@ -118,7 +118,8 @@ def choice(values: tuple[str, ...]) -> Text:
     return Text(load_default=None, validate=ma.validate.OneOf(values))
 
 
-def _next_link(offset: int, limit: int, matched: int) -> list[dict[str, str]]:
+def next_links(offset: int, limit: int, matched: int) -> list[dict[str, str]]:
+    """``self`` and, when there is more, ``next`` links of a page."""
     links = [{"rel": "self", "type": GEOJSON, "href": request.url}]
     if offset + limit < matched:
         query = request.args.to_dict()
@@ -201,7 +202,7 @@ def feature_blueprint(
                 ],
                 "numberMatched": page.total,
                 "numberReturned": len(page.records),
-                "links": _next_link(query.offset, query.limit, page.total),
+                "links": next_links(query.offset, query.limit, page.total),
             }
             return geojson_response(body)
 

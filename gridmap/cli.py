@@ -13,7 +13,7 @@ from gridmap.db import backup, migrate
 from gridmap.db.cluster import Cluster, ClusterError
 from gridmap.db.engine import database_url, make_engine, session_scope
 from gridmap.io.layers import LAYERS
-from gridmap.models import ROLES
+from gridmap.models import ROLES, STATION_KINDS
 from gridmap.settings import Settings
 
 
@@ -395,6 +395,91 @@ def merge(grid_ids: tuple[int, ...], name: str | None, author: str, reason: str 
         return f"new grid: {merge_grids(session, versions, author, reason, name)}"
 
     _edit(action)
+
+
+@main.command()
+@click.argument("code")
+@click.option("--kind", type=click.Choice(list(STATION_KINDS)), required=True)
+@click.option("--minutes", type=float, default=10, show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "network", "euclidean"]),
+    default="auto",
+    show_default=True,
+)
+@click.option(
+    "--geojson",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every building's distance and coverage as GeoJSON.",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the per-grid table as CSV.",
+)
+def coverage(
+    code: str, kind: str, minutes: float, method: str, geojson: Path | None, csv_path: Path | None
+) -> None:
+    """Print who is inside the 10-minute circle of KIND stations, per community and grid."""
+    import csv
+    import json
+
+    from shapely.geometry import mapping
+
+    from gridmap.coverage import analyse
+    from gridmap.features import NotFound
+
+    with tqdm(total=3, desc="coverage", disable=None, leave=False) as bar:
+        try:
+            with session_scope(_engine()) as session:
+                result = analyse(session, code, kind, minutes, method)
+        except NotFound as exc:
+            raise click.ClickException(str(exc)) from exc
+        bar.update(2)
+        b = result.data.buildings
+        rows = result.by(b.grid)
+        bar.update(1)
+    click.echo(f"{code}: {kind} within {minutes:g} min ({result.distance_m:g} m, {result.method})")
+    header = f"{'grid':<18}{'buildings':>10}{'covered':>9}{'households':>12}{'covered':>9}"
+    click.echo(header + f"{'share':>8}")
+    for row in [*rows, {"code": "total", **result.summary()}]:
+        share = "-" if row["share"] is None else f"{row['share']:.0%}"
+        click.echo(
+            f"{row['code']:<18}{row['buildings']:>10}{row['buildings_covered']:>9}"
+            f"{row['households']:>12}{row['households_covered']:>9}{share:>8}"
+        )
+    overloaded = [s for s in result.station_loads() if s["overloaded"]]
+    for s in overloaded:
+        click.echo(
+            f"overloaded: {s['name']} serves {s['load']} households (capacity {s['capacity']})"
+        )
+    if csv_path:
+        with csv_path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["code"])
+            writer.writeheader()
+            writer.writerows(rows)
+    if geojson:
+        frame = result.data.frame
+        features = [
+            {
+                "type": "Feature",
+                "geometry": mapping(frame.to_lonlat(b.shapes_m[k])),
+                "properties": {
+                    "code": b.codes[k],
+                    "grid": b.grid[k],
+                    "distance_m": None
+                    if result.station[k] < 0
+                    else round(float(result.distance[k]), 1),
+                    "covered": bool(result.covered[k]),
+                },
+            }
+            for k in range(len(b.ids))
+        ]
+        geojson.write_text(
+            json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+            encoding="utf-8",
+        )
 
 
 # -- tokens -------------------------------------------------------------------------

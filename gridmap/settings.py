@@ -109,3 +109,41 @@ class LayoutRules:
         merged = {name: (low, high) for name, low, high in self.household_ranges}
         merged.update({k: (int(v[0]), int(v[1])) for k, v in overrides.items()})
         return replace(self, household_ranges=tuple((k, lo, hi) for k, (lo, hi) in merged.items()))
+
+
+#: GB 50180-2018 (urban residential area planning): walking distance of the life
+#: circles, in metres, by minutes. The 15-minute circle is 800-1000 m; gridmap takes 1000.
+LIFE_CIRCLE_METRES = ((5, 300.0), (10, 500.0), (15, 1000.0))
+
+
+@dataclass(frozen=True)
+class CoverageRules:
+    """How far a resident walks to a station, and how straight lines become walks.
+
+    Attributes
+    ----------
+    walking_speed_m_per_min
+        50 m/min: GB 50180-2018's 10-minute circle of 500 m. A building's minutes
+        are its walking distance divided by this.
+    detour_factor
+        Straight-line distance times this estimates the walk where no road
+        network is loaded (1.3, a usual urban value).
+    max_connector_m
+        A building or station farther than this from every walkable road is not
+        joined to the network (its distance is unknown, it counts as uncovered).
+    gap_buffer_m
+        Gap areas are the uncovered residential buildings grown by this much.
+    """
+
+    walking_speed_m_per_min: float = 50.0
+    detour_factor: float = 1.3
+    max_connector_m: float = 300.0
+    gap_buffer_m: float = 30.0
+
+    def circle_metres(self, minutes: float) -> float:
+        """The walking distance of a ``minutes`` circle: GB 50180-2018's for 5, 10 and
+        15 minutes, otherwise minutes times the walking speed."""
+        for known, metres in LIFE_CIRCLE_METRES:
+            if minutes == known:
+                return metres
+        return minutes * self.walking_speed_m_per_min

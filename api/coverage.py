@@ -1,0 +1,209 @@
+"""``/api/v1/coverage``: the 10-minute service circle of a station kind over an area."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+import numpy as np
+from flask_smorest import Blueprint
+from shapely.geometry import mapping
+
+from api.auth import require
+from api.database import db_session
+from api.errors import problems
+from api.geojson import GEOJSON, FeatureCollectionSchema, geojson_response
+from api.resources import DEFAULT_LIMIT, MAX_LIMIT, Text, next_links
+from gridmap.coverage import METHODS, Coverage, analyse
+from gridmap.models import STATION_KINDS
+
+bp = Blueprint(
+    "coverage",
+    __name__,
+    url_prefix="/api/v1/coverage",
+    description="Who reaches a station of a kind within a walk of some minutes "
+    "(GB 50180-2018: 10 minutes = 500 m), per building, grid, community and "
+    "station; gap areas and service areas for the map.",
+)
+
+
+class CoverageArgs(ma.Schema):
+    """The question: which area, which kind of station, how far, measured how."""
+
+    area = Text(required=True, metadata={"description": "Street or community code"})
+    kind = Text(required=True, validate=ma.validate.OneOf(STATION_KINDS))
+    minutes = ma.fields.Float(load_default=10, validate=ma.validate.Range(1, 60))
+    method = Text(
+        load_default="auto",
+        validate=ma.validate.OneOf(METHODS),
+        metadata={
+            "description": "network (walking distance on the roads), euclidean (straight line "
+            "times the detour factor), auto (network where the area has roads)"
+        },
+    )
+
+
+class PagedCoverageArgs(CoverageArgs):
+    """The question and a page of buildings."""
+
+    limit = ma.fields.Integer(load_default=DEFAULT_LIMIT, validate=ma.validate.Range(1, MAX_LIMIT))
+    offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(0, 10**9))
+
+
+class TotalsSchema(ma.Schema):
+    """Buildings, households and residents inside the circle, and the share of households."""
+
+    code = ma.fields.String()
+    buildings = ma.fields.Integer()
+    buildings_covered = ma.fields.Integer()
+    households = ma.fields.Integer()
+    households_covered = ma.fields.Integer()
+    population = ma.fields.Integer()
+    population_covered = ma.fields.Integer()
+    share = ma.fields.Float(allow_none=True)
+
+
+class StationLoadSchema(ma.Schema):
+    """Households whose nearest station this is, against its capacity."""
+
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    capacity = ma.fields.Integer(allow_none=True)
+    load = ma.fields.Integer()
+    overloaded = ma.fields.Boolean()
+
+
+class CoverageSchema(ma.Schema):
+    """Coverage of an area."""
+
+    area = ma.fields.String()
+    kind = ma.fields.String()
+    minutes = ma.fields.Float()
+    distance_m = ma.fields.Float()
+    method = ma.fields.String()
+    summary = ma.fields.Nested(TotalsSchema)
+    communities = ma.fields.List(ma.fields.Nested(TotalsSchema))
+    grids = ma.fields.List(ma.fields.Nested(TotalsSchema))
+    stations = ma.fields.List(ma.fields.Nested(StationLoadSchema))
+
+
+def _analyse(args: dict[str, Any]) -> Coverage:
+    with db_session() as session:
+        return analyse(session, args["area"], args["kind"], args["minutes"], args["method"])
+
+
+def _header(result: Coverage) -> dict[str, Any]:
+    return {
+        "area": result.area,
+        "kind": result.kind,
+        "minutes": result.minutes,
+        "distance_m": result.distance_m,
+        "method": result.method,
+    }
+
+
+@bp.route("", methods=["GET"])
+@bp.arguments(CoverageArgs, location="query", unknown=ma.RAISE, error_status_code=400)
+@bp.response(200, CoverageSchema)
+@problems(bp, 400, 404)
+def coverage(args: dict[str, Any]):
+    """Coverage summary, per community, per grid and per station"""
+    require("viewer")
+    result = _analyse(args)
+    b = result.data.buildings
+    return {
+        **_header(result),
+        "summary": result.summary(),
+        "communities": result.by(b.community),
+        "grids": result.by(b.grid),
+        "stations": result.station_loads(),
+    }
+
+
+@bp.route("/buildings", methods=["GET"])
+@bp.arguments(PagedCoverageArgs, location="query", unknown=ma.RAISE, error_status_code=400)
+@bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+@problems(bp, 400, 404)
+def buildings(args: dict[str, Any]):
+    """Each building's nearest station, walking distance and minutes (paged GeoJSON)"""
+    principal = require("viewer")
+    result = _analyse(args)
+    b, stations = result.data.buildings, result.data.stations
+    page = slice(args["offset"], args["offset"] + args["limit"])
+    covered, minutes = result.covered, result.minutes_to
+    reached = np.isfinite(result.distance)
+    frame = result.data.frame
+    features = []
+    for k in range(len(b.ids))[page]:
+        nearest = int(result.station[k])
+        properties = {
+            "code": b.codes[k],
+            "grid": b.grid[k],
+            "community": b.community[k],
+            "station": int(stations.ids[nearest]) if nearest >= 0 else None,
+            "station_name": stations.names[nearest] if nearest >= 0 else None,
+            "distance_m": round(float(result.distance[k]), 1) if reached[k] else None,
+            "minutes": round(float(minutes[k]), 1) if reached[k] else None,
+            "covered": bool(covered[k]),
+        }
+        if principal.may("staff"):  # household figures per building are personal data
+            properties.update(households=int(b.households[k]), population=int(b.population[k]))
+        features.append(
+            {
+                "type": "Feature",
+                "id": int(b.ids[k]),
+                "properties": properties,
+                "geometry": mapping(frame.to_lonlat(b.shapes_m[k])),
+            }
+        )
+    body = {
+        "type": "FeatureCollection",
+        "features": features,
+        **_header(result),
+        "numberMatched": len(b.ids),
+        "numberReturned": len(features),
+        "links": next_links(args["offset"], args["limit"], len(b.ids)),
+    }
+    return geojson_response(body)
+
+
+@bp.route("/gaps", methods=["GET"])
+@bp.arguments(CoverageArgs, location="query", unknown=ma.RAISE, error_status_code=400)
+@bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+@problems(bp, 400, 404)
+def gaps(args: dict[str, Any]):
+    """Gap areas: residential land outside the circle (GeoJSON)"""
+    require("viewer")
+    result = _analyse(args)
+    features = [
+        {
+            "type": "Feature",
+            "id": n + 1,
+            "geometry": mapping(polygon),
+            "properties": {"area_m2": round(float(result.data.frame.to_metric(polygon).area), 1)},
+        }
+        for n, polygon in enumerate(result.gaps())
+    ]
+    return geojson_response({"type": "FeatureCollection", "features": features, **_header(result)})
+
+
+@bp.route("/service-areas", methods=["GET"])
+@bp.arguments(CoverageArgs, location="query", unknown=ma.RAISE, error_status_code=400)
+@bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+@problems(bp, 400, 404)
+def service_areas(args: dict[str, Any]):
+    """Each station's service area: a network isochrone, or a circle (GeoJSON)"""
+    require("viewer")
+    result = _analyse(args)
+    stations = result.data.stations
+    loads = result.station_loads()
+    features = [
+        {
+            "type": "Feature",
+            "id": int(stations.ids[s]),
+            "geometry": mapping(polygon) if polygon is not None else None,
+            "properties": loads[s],
+        }
+        for s, polygon in enumerate(result.service_areas())
+    ]
+    return geojson_response({"type": "FeatureCollection", "features": features, **_header(result)})
