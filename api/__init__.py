@@ -64,6 +64,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         docs,
         grids,
         health,
+        planning,
         roads,
         stations,
         tokens,
@@ -105,6 +106,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         workers,
         validation,
         coverage,
+        planning,
         tokens,
     ):
         api.register_blueprint(module.bp)

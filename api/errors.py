@@ -18,6 +18,7 @@ from gridmap.features import Conflict, NotFound, VersionMismatch
 from gridmap.geometry import CRSProblem
 from gridmap.grids import LayoutRefused
 from gridmap.io.store import ImportRejected
+from gridmap.planning import PlanningProblem
 from gridmap.topology.edits import EditProblem
 
 PROBLEM_JSON = "application/problem+json"
@@ -173,7 +174,8 @@ def register_error_handlers(app: Flask) -> None:
         return problem(409, "Conflict", str(exc), errors=errors)
 
     @app.errorhandler(EditProblem)
-    def bad_edit(exc: EditProblem) -> Response:
+    @app.errorhandler(PlanningProblem)
+    def bad_edit(exc: ValueError) -> Response:
         return problem(422, "Unprocessable Content", str(exc))
 
     @app.errorhandler(Conflict)

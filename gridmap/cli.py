@@ -482,6 +482,69 @@ def coverage(
         )
 
 
+@main.command(name="plan-sites")
+@click.argument("code")
+@click.option("--kind", type=click.Choice(list(STATION_KINDS)), required=True)
+@click.option("--k", "k", type=int, help="Maximal covering: this many new sites.")
+@click.option("--share", type=float, help="Set covering: reach this share (default 1).")
+@click.option("--minutes", type=float, default=10, show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "network", "euclidean"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--uses", help="Candidate buildings of these uses, comma-separated.")
+@click.option("--spacing", type=float, help="Candidate road junctions on this spacing (m).")
+@click.option("--time-limit", type=float, default=30, show_default=True)
+def plan_sites_command(
+    code: str,
+    kind: str,
+    k: int | None,
+    share: float | None,
+    minutes: float,
+    method: str,
+    uses: str | None,
+    spacing: float | None,
+    time_limit: float,
+) -> None:
+    """Propose new KIND stations for a street or community."""
+    from gridmap.features import NotFound
+    from gridmap.planning import PlanningProblem, plan_sites
+
+    try:
+        with session_scope(_engine()) as session:
+            plan = plan_sites(
+                session,
+                code,
+                kind,
+                minutes,
+                method,
+                k,
+                share,
+                None,
+                uses.split(",") if uses else None,
+                spacing,
+                time_limit,
+            )
+    except (NotFound, PlanningProblem) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"{plan['objective']} by {plan['solver']} "
+        f"({'optimal' if plan['optimal'] else 'not proven optimal'}), "
+        f"{plan['candidates']} candidates, {plan['method']}"
+    )
+    for site in plan["sites"]:
+        lon, lat = site["location"]
+        click.echo(
+            f"{site['rank']:>3}  {lon:.6f},{lat:.6f}  +{site['gain_households']} "
+            f"households  ({site['source']})"
+        )
+    for note in plan["notes"]:
+        click.echo(f"note: {note}")
+    click.echo(f"households covered: {plan['share_before']:.1%} -> {plan['share_after']:.1%}")
+
+
 # -- tokens -------------------------------------------------------------------------
 
 
