@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint demo-data
+.PHONY: setup run test lint demo-data bench
 
 setup:
 	@bash scripts/setup.sh
@@ -21,3 +21,7 @@ lint: setup
 
 demo-data: setup
 	$(BIN)/python scripts/make_demo.py
+
+bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python scripts/bench.py --out docs/benchmarks.md
