@@ -110,7 +110,7 @@ def revert(args: dict[str, Any], item_id: int):
     principal = require("planner")
     expected = expected_version()
     with db_session() as session:
-        features.revert_grid(
+        grids.revert_grid(
             session, item_id, args["revision"], principal.name, args["reason"], expected
         )
         body, headers = item_response(session, LAYERS["grids"], item_id, principal, True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -257,14 +258,10 @@ def demo() -> None:
 @click.argument("code")
 def validate(code: str) -> None:
     """Check the grid layout of a street or community; exit 1 when it has errors."""
-    from gridmap.features import NotFound
     from gridmap.topology import validate_area
 
-    try:
-        with session_scope(_engine()) as session:
-            report = validate_area(session, code)
-    except NotFound as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _transaction() as session:
+        report = validate_area(session, code)
     for community, finding in report.findings:
         area = f"{finding.area_m2:>10.1f}" if finding.area_m2 is not None else " " * 10
         click.echo(
@@ -281,14 +278,10 @@ def validate(code: str) -> None:
 @AUTHOR
 def recode(code: str, author: str) -> None:
     """Renumber a community's grids north to south, west to east."""
-    from gridmap.features import NotFound
     from gridmap.grids import recode_community
 
-    try:
-        with session_scope(_engine()) as session:
-            changed = recode_community(session, code, author)
-    except NotFound as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _transaction() as session:
+        changed = recode_community(session, code, author)
     for old, new in changed.items():
         click.echo(f"{old} -> {new}")
     click.echo(f"{len(changed)} grid code(s) changed")
@@ -313,23 +306,25 @@ def _geometry_file(path: Path):
     return geom
 
 
-def _edit(action) -> None:
-    """Run one edit in a transaction, turning refusals into a clear message and exit 1."""
+@contextmanager
+def _transaction():
+    """One transaction on gridmap's database; refusals become a clear message and exit 1."""
     from gridmap.features import Conflict, NotFound
     from gridmap.grids import LayoutRefused
     from gridmap.io.store import ImportRejected
+    from gridmap.planning import PlanningProblem
     from gridmap.topology.edits import EditProblem
 
     try:
         with session_scope(_engine()) as session:
-            click.echo(action(session))
+            yield session
     except LayoutRefused as exc:
         for finding in exc.findings:
             click.echo(f"{finding.kind}: {finding.detail}", err=True)
         raise click.ClickException("refused; nothing was changed") from exc
     except ImportRejected as exc:
         raise click.ClickException("; ".join(p["reason"] for p in exc.problems)) from exc
-    except (NotFound, Conflict, EditProblem) as exc:
+    except (NotFound, Conflict, EditProblem, PlanningProblem, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -350,13 +345,11 @@ def reshape(
     from gridmap.grids import update_grid
 
     geom = _geometry_file(geometry)
-    _edit(
-        lambda session: "grid {code} is at version {version}".format(
-            **update_grid(
-                session, grid_id, geom, {}, author, reason, adjust_neighbours=adjust_neighbours
-            )
+    with _transaction() as session:
+        record = update_grid(
+            session, grid_id, geom, {}, author, reason, adjust_neighbours=adjust_neighbours
         )
-    )
+    click.echo(f"grid {record['code']} is at version {record['version']}")
 
 
 @grid.command()
@@ -369,11 +362,9 @@ def split(grid_id: int, line: Path, author: str, reason: str | None) -> None:
     from gridmap.grids import split_grid
 
     geom = _geometry_file(line)
-    _edit(
-        lambda session: (
-            "new grids: " + ", ".join(map(str, split_grid(session, grid_id, geom, author, reason)))
-        )
-    )
+    with _transaction() as session:
+        ids = split_grid(session, grid_id, geom, author, reason)
+    click.echo("new grids: " + ", ".join(map(str, ids)))
 
 
 @grid.command()
@@ -388,13 +379,12 @@ def merge(grid_ids: tuple[int, ...], name: str | None, author: str, reason: str 
     from gridmap.grids import merge_grids
     from gridmap.models import Grid
 
-    def action(session):
+    with _transaction() as session:
         versions = dict(
             session.execute(select(Grid.id, Grid.version).where(Grid.id.in_(grid_ids))).all()
         )
-        return f"new grid: {merge_grids(session, versions, author, reason, name)}"
-
-    _edit(action)
+        new_id = merge_grids(session, versions, author, reason, name)
+    click.echo(f"new grid: {new_id}")
 
 
 @main.command()
@@ -428,14 +418,10 @@ def coverage(
     from shapely.geometry import mapping
 
     from gridmap.coverage import analyse
-    from gridmap.features import NotFound
 
     with tqdm(total=3, desc="coverage", disable=None, leave=False) as bar:
-        try:
-            with session_scope(_engine()) as session:
-                result = analyse(session, code, kind, minutes, method)
-        except NotFound as exc:
-            raise click.ClickException(str(exc)) from exc
+        with _transaction() as session:
+            result = analyse(session, code, kind, minutes, method)
         bar.update(2)
         b = result.data.buildings
         rows = result.by(b.grid)
@@ -509,26 +495,22 @@ def plan_sites_command(
     time_limit: float,
 ) -> None:
     """Propose new KIND stations for a street or community."""
-    from gridmap.features import NotFound
-    from gridmap.planning import PlanningProblem, plan_sites
+    from gridmap.planning import plan_sites
 
-    try:
-        with session_scope(_engine()) as session:
-            plan = plan_sites(
-                session,
-                code,
-                kind,
-                minutes,
-                method,
-                k,
-                share,
-                None,
-                uses.split(",") if uses else None,
-                spacing,
-                time_limit,
-            )
-    except (NotFound, PlanningProblem) as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _transaction() as session:
+        plan = plan_sites(
+            session,
+            code,
+            kind,
+            minutes,
+            method,
+            k,
+            share,
+            None,
+            uses.split(",") if uses else None,
+            spacing,
+            time_limit,
+        )
     click.echo(
         f"{plan['objective']} by {plan['solver']} "
         f"({'optimal' if plan['optimal'] else 'not proven optimal'}), "
@@ -560,11 +542,8 @@ def token_create(name: str, role: str) -> None:
     """Make a token for NAME; it is printed once and kept only as a hash."""
     from gridmap.tokens import create_token
 
-    try:
-        with session_scope(_engine()) as session:
-            secret = create_token(session, name, role)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _transaction() as session:
+        secret = create_token(session, name, role)
     click.echo(secret)
 
 
@@ -573,7 +552,7 @@ def token_list() -> None:
     """List tokens (names and roles, never the tokens)."""
     from gridmap.tokens import list_tokens
 
-    with session_scope(_engine()) as session:
+    with _transaction() as session:
         for row in list_tokens(session):
             state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "live"
             click.echo(f"{row.name}\t{row.role}\t{row.created_at:%Y-%m-%d %H:%M}\t{state}")
@@ -585,7 +564,7 @@ def token_revoke(name: str) -> None:
     """Revoke NAME's token."""
     from gridmap.tokens import revoke_token
 
-    with session_scope(_engine()) as session:
+    with _transaction() as session:
         if not revoke_token(session, name):
             raise click.ClickException(f"no live token named {name!r}")
     click.echo(f"revoked {name}")

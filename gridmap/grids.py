@@ -393,3 +393,27 @@ def workload(session: Session, code: str) -> dict[str, Any]:
         "workers": sorted(rows, key=lambda r: r["worker"] or ""),
         "grids_without_worker": unserved,
     }
+
+
+def revert_grid(
+    session: Session,
+    grid_id: int,
+    revision_id: int,
+    author: str,
+    reason: str | None = None,
+    expected_version: int | None = None,
+    rules: LayoutRules | None = None,
+) -> dict:
+    """Restore a revision's state as a new revision, if the layout stays valid.
+
+    Raises
+    ------
+    NotFound, VersionMismatch, ImportRejected, LayoutRefused
+    """
+    grid = session.get(Grid, grid_id)
+    if grid is None:
+        raise NotFound(f"no grid with id {grid_id}")
+    guard = _Guard(session, grid.community_id, rules or LayoutRules())
+    record = features.revert_grid(session, grid_id, revision_id, author, reason, expected_version)
+    guard.check()
+    return record

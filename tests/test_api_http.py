@@ -128,3 +128,53 @@ def test_token_cli(db_url):
     assert again.returncode == 1 and "exists already" in again.stderr
     assert "revoked desk" in run_cli("token", "revoke", "desk", env=env).stdout
     assert "revoked" in run_cli("token", "list", env=env).stdout.split("desk")[1]
+
+
+SAMPLES = {
+    "areas": (
+        {
+            "type": "Polygon",
+            "coordinates": [[[104.0, 30.0], [104.01, 30.0], [104.01, 30.01], [104.0, 30.0]]],
+        },
+        {"code": "510107099", "name": "测试街道", "level": "street"},
+        {"name": "新名"},
+    ),
+    "workers": (None, {"code": "W9", "name": "李四", "phone": "13900000000"}, {"phone": None}),
+    "buildings": (
+        {"type": "Point", "coordinates": [104.005, 30.002]},
+        {"code": "B9", "use": "residential", "households": 12},
+        {"households": 14},
+    ),
+    "stations": (
+        {"type": "Point", "coordinates": [104.005, 30.003]},
+        {"name": "站", "kind": "canteen"},
+        {"capacity": 300},
+    ),
+    "roads": (
+        {"type": "LineString", "coordinates": [[104.0, 30.0], [104.01, 30.0]]},
+        {"class": "footway"},
+        {"barrier": True},
+    ),
+}
+
+
+def test_every_resource_over_http(live_server, db_url):
+    token = run_cli(
+        "token", "create", "--role", "admin", "http-admin", env=cli_env(db_url)
+    ).stdout.strip()
+    auth = bearer(token)
+    for layer, (geometry, properties, change) in SAMPLES.items():
+        feature = {"type": "Feature", "geometry": geometry, "properties": properties}
+        status, headers, created = http("POST", f"{live_server}/api/v1/{layer}", feature, auth)
+        assert status == 201, (layer, created)
+        url = f"{live_server}/api/v1/{layer}/{created['id']}"
+        status, _, read = http("GET", url, headers=auth)
+        assert status == 200 and read["properties"] == created["properties"], layer
+        status, _, changed = http("PATCH", url, {"properties": change}, auth)
+        assert status == 200 and all(changed["properties"][k] == v for k, v in change.items())
+        status, _, listed = http("GET", f"{live_server}/api/v1/{layer}", headers=auth)
+        assert listed["numberMatched"] == 1, layer
+        status, _, _ = http("DELETE", url, headers=auth)
+        assert status == 204, layer
+        status, _, _ = http("GET", url, headers=auth)
+        assert status == 404, layer

@@ -350,3 +350,19 @@ def test_cli_edits_and_recode(db_url, layout, tmp_path):
     recoded = run_cli("recode", COMMUNITY, env=env)
     assert "grid code(s) changed" in recoded.stdout
     assert run_cli("validate", COMMUNITY, env=env).returncode == 0
+
+
+def test_revert_that_would_open_a_gap_is_refused(client, planner, layout, engine):
+    # B grows east into C (2-2.3 changes hands); putting B back to 1-2 alone would leave
+    # 2-2.3 in no grid, so the revert is refused and nothing changes.
+    grown = patch(client, planner, layout["B"], strip(X0 + 0.001, X0 + 0.0023), adjust=True)
+    assert grown.status_code == 200, grown.get_json()
+    first = client.get(f"/api/v1/grids/{layout['B']}/history").get_json()[0]["id"]
+    before = snapshot(engine)
+    response = client.post(
+        f"/api/v1/grids/{layout['B']}/revert?revision={first}",
+        headers={**planner, "If-Match": '"2"'},
+    )
+    assert response.status_code == 409
+    assert {e["kind"] for e in response.get_json()["errors"]} == {"gap"}
+    assert snapshot(engine) == before

@@ -58,6 +58,26 @@ def _attach(roads: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return edge, offset, connector
 
 
+def end_points(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last coordinates of each line (read from one coordinate array)."""
+    coords, index = shapely.get_coordinates(lines, return_index=True)
+    breaks = np.flatnonzero(np.diff(index)) + 1
+    first = np.concatenate([[0], breaks])
+    last = np.concatenate([breaks - 1, [len(index) - 1]])
+    return coords[first], coords[last]
+
+
+def junctions(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Junction number of each end point (equal to the centimetre) and each junction's xy,
+    numbered in the order of their coordinates (x, then y)."""
+    keys = np.round(points / NODE_PRECISION_M).astype(np.int64)
+    keys -= keys.min(axis=0)
+    # One integer per point (x major, y minor) sorts far faster than unique rows.
+    combined = keys[:, 0] * (int(keys[:, 1].max()) + 1) + keys[:, 1]
+    _, first, junction_of = np.unique(combined, return_index=True, return_inverse=True)
+    return junction_of.ravel(), points[first]
+
+
 def build_network(roads: np.ndarray, buildings: np.ndarray, stations: np.ndarray) -> Network:
     """Join buildings and stations to the roads and build the graph.
 
@@ -68,19 +88,11 @@ def build_network(roads: np.ndarray, buildings: np.ndarray, stations: np.ndarray
     buildings, stations
         Points in metres.
     """
-    ends = np.concatenate(
-        [
-            shapely.get_coordinates(shapely.get_point(roads, 0)),
-            shapely.get_coordinates(shapely.get_point(roads, -1)),
-        ]
-    )
-    keys = np.round(ends / NODE_PRECISION_M).astype(np.int64)
-    junction_keys, junction_of = np.unique(keys, axis=0, return_inverse=True)
-    junction_of = junction_of.ravel()
+    junction_of, junction_xy = junctions(np.concatenate(end_points(roads)))
     n_roads = len(roads)
     start, end = junction_of[:n_roads], junction_of[n_roads:]
     length = shapely.length(roads)
-    n_junctions = len(junction_keys)
+    n_junctions = len(junction_xy)
 
     points = np.concatenate([buildings, stations])
     edge, offset, connector = (
@@ -114,7 +126,7 @@ def build_network(roads: np.ndarray, buildings: np.ndarray, stations: np.ndarray
         shape=(n_nodes, n_nodes),
     ).tocsr()
     xy = np.zeros((n_nodes, 2))
-    xy[:n_junctions] = junction_keys * NODE_PRECISION_M
+    xy[:n_junctions] = junction_xy
     if n_points:
         on_edge = shapely.line_interpolate_point(roads[edge], offset)
         xy[n_junctions : n_junctions + n_points] = shapely.get_coordinates(on_edge)

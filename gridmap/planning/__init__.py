@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gridmap.coverage import analyse
-from gridmap.coverage.network import NODE_PRECISION_M, build_network
+from gridmap.coverage.network import build_network, end_points, junctions
 from gridmap.models import Area, Building
 from gridmap.planning.siting import maximal_covering, set_covering
 
@@ -69,10 +69,9 @@ def collect_candidates(
             xy.append(shapely.get_coordinates(metric))
             sources += [f"building {r[0]}" for r in rows]
     if spacing_m and len(roads_m):
-        ends = shapely.get_coordinates(shapely.boundary(roads_m))
-        junctions = np.unique(np.round(ends / NODE_PRECISION_M), axis=0) * NODE_PRECISION_M
-        _, keep = np.unique(np.floor(junctions / spacing_m), axis=0, return_index=True)
-        xy.append(junctions[np.sort(keep)])
+        _, nodes = junctions(np.concatenate(end_points(roads_m)))
+        _, keep = np.unique(np.floor(nodes / spacing_m), axis=0, return_index=True)
+        xy.append(nodes[np.sort(keep)])
         sources += ["road junction"] * len(keep)
     if not sources:
         raise PlanningProblem("give candidates: points, building uses or a network spacing")
