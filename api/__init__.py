@@ -65,6 +65,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         grids,
         health,
         planning,
+        plans,
         roads,
         stations,
         tokens,
@@ -107,6 +108,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         validation,
         coverage,
         planning,
+        plans,
         tokens,
     ):
         api.register_blueprint(module.bp)

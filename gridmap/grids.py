@@ -84,8 +84,8 @@ def _new_errors(before: list[Finding], after: list[Finding], rules: LayoutRules)
     ]
 
 
-class _Guard:
-    """Lock a community, note its errors, and refuse an edit that adds any."""
+class LayoutGuard:
+    """Lock a community, note its errors, and refuse a change that adds any."""
 
     def __init__(self, session: Session, community_id: int, rules: LayoutRules):
         self.session, self.rules = session, rules
@@ -94,6 +94,7 @@ class _Guard:
         self.before = _errors(session, self.community, rules)
 
     def check(self) -> None:
+        """Raise :class:`LayoutRefused` when the layout now has errors it did not have."""
         self.session.flush()
         fresh = _new_errors(
             self.before, _errors(self.session, self.community, self.rules), self.rules
@@ -136,7 +137,7 @@ def update_grid(
         return features.update_feature(
             session, GRIDS, grid_id, None, properties, author, reason, expected_version
         )
-    guard = _Guard(session, grid.community_id, rules)
+    guard = LayoutGuard(session, grid.community_id, rules)
     if geom is not None:
         siblings = _siblings(session, grid)
         shapes = {s.id: to_shape(s.geom) for s in siblings}
@@ -219,7 +220,7 @@ def split_grid(
     """
     rules = rules or LayoutRules()
     grid = _grid(session, grid_id)
-    guard = _Guard(session, grid.community_id, rules)
+    guard = LayoutGuard(session, grid.community_id, rules)
     if expected_version is not None and grid.version != expected_version:
         raise VersionMismatch(grid.version)
     pieces = split_by_line(to_shape(grid.geom), line)
@@ -269,7 +270,7 @@ def merge_grids(
     grids = [_grid(session, i) for i in sorted(versions)]
     if len({(g.kind, g.community_id, g.parent_id) for g in grids}) != 1:
         raise Conflict("only grids of the same kind, community and parent can be merged")
-    guard = _Guard(session, grids[0].community_id, rules)
+    guard = LayoutGuard(session, grids[0].community_id, rules)
     for grid in grids:
         session.refresh(grid)
         if grid.version != versions[grid.id]:
@@ -413,7 +414,7 @@ def revert_grid(
     grid = session.get(Grid, grid_id)
     if grid is None:
         raise NotFound(f"no grid with id {grid_id}")
-    guard = _Guard(session, grid.community_id, rules or LayoutRules())
+    guard = LayoutGuard(session, grid.community_id, rules or LayoutRules())
     record = features.revert_grid(session, grid_id, revision_id, author, reason, expected_version)
     guard.check()
     return record

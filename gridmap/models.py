@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -60,6 +61,7 @@ STATION_KINDS = (
     "other",
 )
 REVISION_ACTIONS = ("insert", "update", "retire", "revert")
+PLAN_STATUSES = ("draft", "applied")
 #: API roles, each allowed what the ones before it are.
 ROLES = ("viewer", "staff", "planner", "admin")
 
@@ -269,3 +271,59 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Plan(Base):
+    """A redraw of one community's grids, kept apart from the live grids until applied.
+
+    ``based_on`` maps the id of each active grid of the community when the plan
+    was drawn to its version; a plan whose community changed since is stale.
+    """
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        CheckConstraint(one_of("status", PLAN_STATUSES), name="ck_plans_status"),
+        Index("ix_plans_community", "community_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), server_default="draft")
+    settings: Mapped[dict] = mapped_column(JSONB)
+    metrics: Mapped[dict] = mapped_column(JSONB)
+    notes: Mapped[list] = mapped_column(JSONB)
+    based_on: Mapped[dict] = mapped_column(JSONB)
+    author: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    community: Mapped[Area] = relationship()
+    grids: Mapped[list[PlanGrid]] = relationship(
+        back_populates="plan", cascade="all, delete-orphan", order_by="PlanGrid.id"
+    )
+
+
+class PlanGrid(Base):
+    """One grid of a plan; ``key`` names it in the plan (``G01``, ``G01-M02``, ``D01``)."""
+
+    __tablename__ = "plan_grids"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", GRID_KINDS), name="ck_plan_grids_kind"),
+        CheckConstraint(valid_geometry(), name="ck_plan_grids_geom"),
+        Index("ix_plan_grids_geom", "geom", postgresql_using="gist"),
+        Index("ux_plan_grids_key", "plan_id", "key", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    parent_key: Mapped[str | None] = mapped_column(String(32))
+    dedicated_category: Mapped[str | None] = mapped_column(String(16))
+    households: Mapped[int] = mapped_column(Integer)
+    buildings: Mapped[int] = mapped_column(Integer)
+    polsby_popper: Mapped[float] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(_geometry("MULTIPOLYGON"))
+
+    plan: Mapped[Plan] = relationship(back_populates="grids")

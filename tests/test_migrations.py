@@ -20,6 +20,8 @@ TABLES = {
     "roads",
     "grid_revisions",
     "api_tokens",
+    "plans",
+    "plan_grids",
 }
 
 
@@ -62,6 +64,7 @@ def test_every_geometry_column_has_srid_4326_and_a_gist_index(engine):
     assert found == {
         ("areas", "geom"): (4326, "MULTIPOLYGON"),
         ("grids", "geom"): (4326, "MULTIPOLYGON"),
+        ("plan_grids", "geom"): (4326, "MULTIPOLYGON"),
         ("buildings", "footprint"): (4326, "POLYGON"),
         ("buildings", "point"): (4326, "POINT"),
         ("stations", "geom"): (4326, "POINT"),

@@ -1,0 +1,193 @@
+"""``/api/v1/plans``: redraw drafts of a community's grids, their diff, apply and discard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask import url_for
+from flask_smorest import Blueprint
+from shapely.geometry import mapping
+
+from api.auth import current_principal, require
+from api.database import db_session
+from api.errors import problems
+from api.geojson import GEOJSON, FeatureCollectionSchema, geojson_response
+from api.resources import Text
+from gridmap.models import BUILDING_USES, DEDICATED_CATEGORIES
+from gridmap.redraw import plans
+from gridmap.redraw.engine import DEDICATED_USES, RedrawRules
+
+bp = Blueprint(
+    "plans",
+    __name__,
+    url_prefix="/api/v1/plans",
+    description="Redraw a community into dedicated, general and micro grids as a draft, "
+    "compare it with today's grids, then apply it (one transaction, with revisions and "
+    "new codes) or discard it.",
+)
+
+
+def _range(description: str) -> ma.fields.List:
+    return ma.fields.List(
+        ma.fields.Integer(validate=ma.validate.Range(0, 100_000)),
+        validate=ma.validate.Length(2, 2),
+        metadata={"description": description},
+    )
+
+
+class PlanRequestSchema(ma.Schema):
+    """What to redraw and the rules of the plan."""
+
+    area = Text(required=True, metadata={"description": "Community code"})
+    general = _range("Households per general grid, [min, max] (default [300, 500])")
+    micro = _range("Households per micro grid, [min, max] (default [30, 100])")
+    dedicated_uses = ma.fields.Dict(
+        keys=Text(validate=ma.validate.OneOf(BUILDING_USES)),
+        values=Text(validate=ma.validate.OneOf(DEDICATED_CATEGORIES)),
+        metadata={
+            "description": "Building use → dedicated category; a compound whose buildings all "
+            "have such uses and no households becomes a dedicated grid. Default: "
+            + ", ".join(f"{u} → {c}" for u, c in DEDICATED_USES)
+        },
+    )
+    keep_compounds = ma.fields.Boolean(load_default=True)
+    stability = ma.fields.Boolean(
+        load_default=False, metadata={"description": "Prefer today's grid boundaries"}
+    )
+    seed = ma.fields.Integer(load_default=0, validate=ma.validate.Range(0, 2**31 - 1))
+
+    @ma.validates_schema
+    def _ranges(self, data: dict[str, Any], **kwargs: Any) -> None:
+        for name in ("general", "micro"):
+            if name in data and data[name][0] > data[name][1]:
+                raise ma.ValidationError("the minimum is above the maximum", name)
+
+    def rules(self, data: dict[str, Any]) -> RedrawRules:
+        """The engine's rules from a loaded request."""
+        fields = {k: data[k] for k in ("keep_compounds", "stability", "seed")}
+        for name in ("general", "micro"):
+            if name in data:
+                fields[name] = tuple(data[name])
+        if "dedicated_uses" in data:
+            fields["dedicated_uses"] = tuple(sorted(data["dedicated_uses"].items()))
+        return RedrawRules(**fields)
+
+
+class PlanListArgs(ma.Schema):
+    """Filter of the plan list."""
+
+    area = Text(metadata={"description": "Community code"})
+
+
+class PlanSchema(ma.Schema):
+    """A plan's summary: its rules, measures and notes."""
+
+    id = ma.fields.Integer()
+    area = ma.fields.String()
+    status = ma.fields.String(metadata={"enum": ["draft", "applied"]})
+    author = ma.fields.String()
+    created_at = ma.fields.String()
+    applied_at = ma.fields.String(allow_none=True)
+    settings = ma.fields.Dict()
+    metrics = ma.fields.Dict()
+    notes = ma.fields.List(ma.fields.String())
+
+
+class DiffSchema(ma.Schema):
+    """Today's grids against the plan's."""
+
+    plan = ma.fields.Integer()
+    area = ma.fields.String()
+    grids = ma.fields.List(ma.fields.Dict())
+    buildings_moved = ma.fields.Integer()
+    households_moved = ma.fields.Integer()
+    moves = ma.fields.List(ma.fields.Dict())
+
+
+class AppliedSchema(ma.Schema):
+    """What applying a plan changed."""
+
+    plan = ma.fields.Integer()
+    area = ma.fields.String()
+    retired = ma.fields.List(ma.fields.String())
+    created = ma.fields.List(ma.fields.String())
+
+
+@bp.route("", methods=["POST"])
+@bp.arguments(PlanRequestSchema, location="json", error_status_code=422)
+@bp.response(201, PlanSchema)
+@problems(bp, 401, 403, 404, 422)
+def create(body: dict[str, Any]):
+    """Draw a draft plan for a community"""
+    principal = require("planner")
+    with db_session() as session:
+        plan = plans.create_plan(
+            session, body["area"], PlanRequestSchema().rules(body), principal.name
+        )
+        answer = plans.summary(plan)
+    return answer, 201, {"Location": url_for("plans.read", plan_id=answer["id"])}
+
+
+@bp.route("", methods=["GET"])
+@bp.arguments(PlanListArgs, location="query", unknown=ma.RAISE, error_status_code=400)
+@bp.response(200, PlanSchema(many=True))
+@problems(bp, 400, 404)
+def index(args: dict[str, Any]):
+    """List plans, newest first"""
+    with db_session() as session:
+        return [plans.summary(p) for p in plans.list_plans(session, args.get("area"))]
+
+
+@bp.route("/<int:plan_id>", methods=["GET"])
+@bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+@problems(bp, 404)
+def read(plan_id: int):
+    """A plan's grids (GeoJSON) with its summary as the member ``plan``"""
+    with db_session() as session:
+        plan = plans.get_plan(session, plan_id)
+        body = {
+            "type": "FeatureCollection",
+            "plan": plans.summary(plan),
+            "features": [
+                {"type": "Feature", "id": p["id"], "geometry": mapping(geom), "properties": p}
+                for p, geom in plans.plan_features(plan)
+            ],
+        }
+    return geojson_response(body)
+
+
+@bp.route("/<int:plan_id>/diff", methods=["GET"])
+@bp.response(200, DiffSchema)
+@problems(bp, 404)
+def diff(plan_id: int):
+    """Where each planned grid's households come from and which buildings move
+
+    Households per building are shown to staff and above only."""
+    personal = current_principal().may("staff")
+    with db_session() as session:
+        answer = plans.diff(session, plans.get_plan(session, plan_id))
+    if not personal:
+        for move in answer["moves"]:
+            move.pop("households")
+    return answer
+
+
+@bp.route("/<int:plan_id>/apply", methods=["POST"])
+@bp.response(200, AppliedSchema)
+@problems(bp, 401, 403, 404, 409)
+def apply(plan_id: int):
+    """Replace the community's grids with the plan's"""
+    principal = require("planner")
+    with db_session() as session:
+        return plans.apply_plan(session, plan_id, principal.name)
+
+
+@bp.route("/<int:plan_id>", methods=["DELETE"])
+@bp.response(204)
+@problems(bp, 401, 403, 404, 409)
+def delete(plan_id: int):
+    """Discard a draft plan"""
+    require("planner")
+    with db_session() as session:
+        plans.delete_plan(session, plan_id)

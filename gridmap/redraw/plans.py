@@ -1,0 +1,367 @@
+"""Draft plans in PostGIS: make one, read it, compare it with today, apply or discard it.
+
+A plan is drawn by :func:`~gridmap.redraw.engine.redraw` from the community as it
+stands, validated with the same validator as live grids, and stored in ``plans``
+and ``plan_grids`` apart from the live grids. Applying it replaces the
+community's general, dedicated and micro grids in one transaction (master grids
+stay), with revisions and new codes; a plan whose community changed since it was
+drawn is stale and refused.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict
+from typing import Any
+
+import shapely
+from geoalchemy2.shape import from_shape, to_shape
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gridmap import features
+from gridmap.features import Conflict, NotFound
+from gridmap.geometry import as_multipolygon
+from gridmap.grids import GRIDS, LayoutGuard, recode_community
+from gridmap.models import Area, Building, Grid, Plan, PlanGrid
+from gridmap.redraw.engine import RedrawRules, redraw
+from gridmap.redraw.inputs import community_by_code, load_inputs
+from gridmap.redraw.metrics import TOP_KINDS, plan_metrics, polsby_popper
+from gridmap.settings import LayoutRules
+from gridmap.topology import validate_community
+from gridmap.topology.checks import GridShape
+
+KIND_NAMES = {"general": "一般网格", "micro": "微网格", "dedicated": "专属网格"}
+
+
+def _live_versions(session: Session, community_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(Grid.id, Grid.version).where(Grid.community_id == community_id, Grid.active)
+    )
+    return {str(i): v for i, v in rows}
+
+
+def _validate(
+    session: Session, community: Area, grids: list[PlanGrid], rules: LayoutRules
+) -> dict[str, Any]:
+    ids = {g.key: n for n, g in enumerate(grids, start=1)}
+    shapes = [
+        GridShape(ids[g.key], g.key, g.kind, to_shape(g.geom), ids.get(g.parent_key), None)
+        for g in grids
+    ]
+    findings = validate_community(session, community, rules, grids=shapes)
+    errors = [f for f in findings if f.severity == "error"]
+    kinds: dict[str, int] = defaultdict(int)
+    for f in findings:
+        kinds[f.kind] += 1
+    return {
+        "valid": not errors,
+        "errors": len(errors),
+        "warnings": len(findings) - len(errors),
+        "findings": dict(sorted(kinds.items())),
+        "error_details": [f.detail for f in errors[:20]],
+    }
+
+
+def create_plan(
+    session: Session, code: str, rules: RedrawRules, author: str, progress=None
+) -> Plan:
+    """Draw and store a draft plan for a community.
+
+    Parameters
+    ----------
+    progress
+        Called with (step, done, total) as the work goes on, or ``None``.
+
+    Raises
+    ------
+    NotFound
+        No community has that code.
+    """
+    report = progress or (lambda *args: None)
+    community = community_by_code(session, code)
+    report("loading", 0, 4)
+    inputs = load_inputs(session, community)
+    report("redrawing", 1, 4)
+    drawn = redraw(inputs.boundary, inputs.sites, inputs.barriers, rules)
+    report("measuring", 2, 4)
+    metrics = plan_metrics(
+        drawn,
+        inputs.boundary,
+        inputs.sites.households,
+        inputs.sites.current,
+        inputs.roads,
+        rules,
+    )
+    plan = Plan(
+        community_id=community.id,
+        status="draft",
+        settings={**asdict(rules), "dedicated_uses": dict(rules.dedicated_uses)},
+        metrics=metrics,
+        notes=drawn.notes,
+        based_on=_live_versions(session, community.id),
+        author=author,
+    )
+    for g in drawn.grids:
+        plan.grids.append(
+            PlanGrid(
+                key=g.key,
+                kind=g.kind,
+                parent_key=g.parent,
+                dedicated_category=g.category,
+                households=g.households,
+                buildings=len(g.buildings),
+                polsby_popper=round(polsby_popper(g.geometry), 4),
+                note=g.note,
+                geom=from_shape(as_multipolygon(inputs.frame.to_lonlat(g.geometry)), 4326),
+            )
+        )
+    report("validating", 3, 4)
+    layout_rules = LayoutRules().with_ranges(
+        {"general": list(rules.general), "micro": list(rules.micro)}
+    )
+    plan.metrics = {
+        **metrics,
+        "validation": _validate(session, community, plan.grids, layout_rules),
+    }
+    session.add(plan)
+    session.flush()
+    report("stored", 4, 4)
+    return plan
+
+
+def get_plan(session: Session, plan_id: int) -> Plan:
+    """The plan with that id.
+
+    Raises
+    ------
+    NotFound
+    """
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise NotFound(f"no plan with id {plan_id}")
+    return plan
+
+
+def summary(plan: Plan) -> dict[str, Any]:
+    """The plan without its geometries, JSON-ready."""
+    return {
+        "id": plan.id,
+        "area": plan.community.code,
+        "status": plan.status,
+        "author": plan.author,
+        "created_at": plan.created_at.isoformat() if plan.created_at else None,
+        "applied_at": plan.applied_at.isoformat() if plan.applied_at else None,
+        "settings": plan.settings,
+        "metrics": plan.metrics,
+        "notes": plan.notes,
+    }
+
+
+def list_plans(session: Session, area: str | None = None) -> list[Plan]:
+    """Plans, newest first, of one community or of all."""
+    query = select(Plan).order_by(Plan.id.desc())
+    if area is not None:
+        query = query.where(Plan.community_id == community_by_code(session, area).id)
+    return list(session.scalars(query))
+
+
+def plan_features(plan: Plan) -> list[tuple[dict[str, Any], shapely.Geometry]]:
+    """Each planned grid's properties and lon/lat geometry."""
+    return [
+        (
+            {
+                "id": g.id,
+                "key": g.key,
+                "kind": g.kind,
+                "parent": g.parent_key,
+                "dedicated_category": g.dedicated_category,
+                "households": g.households,
+                "buildings": g.buildings,
+                "polsby_popper": g.polsby_popper,
+                "note": g.note,
+            },
+            to_shape(g.geom),
+        )
+        for g in plan.grids
+    ]
+
+
+def diff(session: Session, plan: Plan) -> dict[str, Any]:
+    """Today's grids against the plan's: where each planned grid's households come
+    from, and the buildings that change grid.
+
+    Each planned general or dedicated grid continues the grid of today that holds
+    most of its households; a building moves when its grid today is another one.
+    """
+    live = (
+        select(Grid.code)
+        .where(
+            Grid.active,
+            Grid.community_id == plan.community_id,
+            Grid.kind.in_(TOP_KINDS),
+            func.ST_Intersects(Grid.geom, Building.point),
+        )
+        .order_by(Grid.code)
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(PlanGrid.key, Building.code, Building.households, live)
+        .join(Building, func.ST_Intersects(PlanGrid.geom, Building.point))
+        .where(PlanGrid.plan_id == plan.id, PlanGrid.kind.in_(TOP_KINDS))
+        .order_by(PlanGrid.key, Building.code)
+    ).all()
+    sources: dict[str, dict[str | None, list[int]]] = defaultdict(
+        lambda: defaultdict(lambda: [0, 0])
+    )
+    for key, _, households, today in rows:
+        sources[key][today][0] += households
+        sources[key][today][1] += 1
+    heirs = {
+        key: max(found, key=lambda c: (found[c][0], found[c][1], c is not None, str(c)))
+        for key, found in sources.items()
+    }
+    moves = [
+        {"building": code, "households": households, "from": today, "to": key}
+        for key, code, households, today in rows
+        if today != heirs[key]
+    ]
+    return {
+        "plan": plan.id,
+        "area": plan.community.code,
+        "grids": [
+            {
+                "key": key,
+                "continues": heirs[key],
+                "from": [
+                    {"grid": today, "households": h, "buildings": b}
+                    for today, (h, b) in sorted(found.items(), key=lambda kv: str(kv[0]))
+                ],
+            }
+            for key, found in sorted(sources.items())
+        ],
+        "buildings_moved": len(moves),
+        "households_moved": sum(m["households"] for m in moves if m["from"] is not None),
+        "moves": moves,
+    }
+
+
+def _draft(session: Session, plan_id: int) -> Plan:
+    plan = get_plan(session, plan_id)
+    session.refresh(plan, with_for_update=True)
+    if plan.status != "draft":
+        raise Conflict(f"plan {plan_id} was applied already")
+    return plan
+
+
+def delete_plan(session: Session, plan_id: int) -> None:
+    """Discard a draft.
+
+    Raises
+    ------
+    NotFound
+    Conflict
+        The plan was applied (it stays as the record of that change).
+    """
+    session.delete(_draft(session, plan_id))
+
+
+def _heirs(session: Session, news: dict[str, int], olds: list[Grid]) -> dict[int, Grid]:
+    """For each new general grid, the old general grid it takes over (most shared
+    households first, each old grid once)."""
+    pairs = []
+    for key, new_id in news.items():
+        for old in olds:
+            households = session.scalar(
+                select(func.coalesce(func.sum(Building.households), 0)).where(
+                    func.ST_Intersects(Building.point, old.geom),
+                    func.ST_Intersects(
+                        Building.point, select(Grid.geom).where(Grid.id == new_id).scalar_subquery()
+                    ),
+                )
+            )
+            if households:
+                pairs.append((int(households), key, new_id, old))
+    taken_new: dict[int, Grid] = {}
+    taken_old: set[int] = set()
+    for _, _, new_id, old in sorted(pairs, key=lambda p: (-p[0], p[1])):
+        if new_id not in taken_new and old.id not in taken_old:
+            taken_new[new_id] = old
+            taken_old.add(old.id)
+    return taken_new
+
+
+def apply_plan(
+    session: Session, plan_id: int, author: str, rules: LayoutRules | None = None
+) -> dict[str, Any]:
+    """Replace the community's live grids with the plan's, in the caller's transaction.
+
+    Old general, dedicated and micro grids are retired with revisions; the new
+    ones are created, take over the workers and place types of the old general
+    grids they continue, and are recoded.
+
+    Raises
+    ------
+    NotFound
+    Conflict
+        The plan was applied already, or the community's grids changed since it
+        was drawn (draw it again).
+    LayoutRefused
+        The plan would leave the layout with errors it does not have today.
+    """
+    plan = _draft(session, plan_id)
+    guard = LayoutGuard(session, plan.community_id, rules or LayoutRules())
+    if _live_versions(session, plan.community_id) != plan.based_on:
+        raise Conflict(
+            f"the grids of {plan.community.code} changed since plan {plan_id} was drawn; "
+            "draw a new plan"
+        )
+    community = guard.community
+    reason = f"plan {plan_id} applied"
+    olds = list(
+        session.scalars(
+            select(Grid)
+            .where(Grid.community_id == community.id, Grid.active, Grid.kind != "master")
+            .order_by(Grid.id)
+        )
+    )
+    old_generals = [g for g in olds if g.kind == "general"]
+    old_records = {g.id: features.retire_grid(session, g.id, author, reason) for g in olds}
+    temporary = {g.key: f"{community.code}P{g.key}" for g in plan.grids}
+    created: dict[str, int] = {}
+    for g in sorted(plan.grids, key=lambda g: (g.kind == "micro", g.key)):
+        properties = {
+            "code": temporary[g.key],
+            "name": f"{community.name}{KIND_NAMES[g.kind]}{g.key}",
+            "kind": g.kind,
+            "community": community.code,
+            "parent": temporary[g.parent_key] if g.parent_key else None,
+            "dedicated_category": g.dedicated_category,
+        }
+        created[g.key] = features.create_feature(
+            session, GRIDS, to_shape(g.geom), properties, author, reason
+        )
+    generals = {g.key: created[g.key] for g in plan.grids if g.kind == "general"}
+    for new_id, old in _heirs(session, generals, old_generals).items():
+        record = old_records[old.id]
+        features.update_feature(
+            session,
+            GRIDS,
+            new_id,
+            None,
+            {"worker": record["worker"], "place_type": record["place_type"]},
+            author,
+            f"{reason}: continues {record['code']}",
+        )
+    codes = recode_community(session, community.code, author, reason)
+    guard.check()
+    plan.status = "applied"
+    plan.applied_at = func.now()
+    session.flush()
+    return {
+        "plan": plan.id,
+        "area": community.code,
+        "retired": sorted(g["code"] for g in old_records.values()),
+        "created": sorted(codes.get(temporary[k], temporary[k]) for k in created),
+    }
