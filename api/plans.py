@@ -6,14 +6,21 @@ from typing import Any
 
 import marshmallow as ma
 from flask import url_for
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 from shapely.geometry import mapping
 
 from api.auth import current_principal, require
 from api.database import db_session
 from api.errors import problems
-from api.geojson import GEOJSON, FeatureCollectionSchema, geojson_response
-from api.resources import Text
+from api.geojson import (
+    GEOJSON,
+    FeatureCollectionSchema,
+    FeaturePatchSchema,
+    geojson_response,
+    read_geometries,
+)
+from api.resources import Text, WriteArgs
+from gridmap.io.layers import LAYERS
 from gridmap.models import BUILDING_USES, DEDICATED_CATEGORIES
 from gridmap.redraw import plans
 from gridmap.redraw.engine import DEDICATED_USES, RedrawRules
@@ -145,15 +152,51 @@ def index(args: dict[str, Any]):
 def read(plan_id: int):
     """A plan's grids (GeoJSON) with its summary as the member ``plan``"""
     with db_session() as session:
-        plan = plans.get_plan(session, plan_id)
-        body = {
-            "type": "FeatureCollection",
-            "plan": plans.summary(plan),
-            "features": [
-                {"type": "Feature", "id": p["id"], "geometry": mapping(geom), "properties": p}
-                for p, geom in plans.plan_features(plan)
-            ],
-        }
+        body = _plan_collection(plans.get_plan(session, plan_id))
+    return geojson_response(body)
+
+
+class PlanGridPatchArgs(WriteArgs):
+    """Query parameters of a draft grid's change."""
+
+    adjust_neighbours = ma.fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Take the area the grid gains from its neighbours and give what it "
+            "loses to the neighbour sharing the longest boundary; without it a change that "
+            "opens a gap or an overlap is refused with 409"
+        },
+    )
+
+
+def _plan_collection(plan) -> dict[str, Any]:
+    return {
+        "type": "FeatureCollection",
+        "plan": plans.summary(plan),
+        "features": [
+            {"type": "Feature", "id": p["id"], "geometry": mapping(geom), "properties": p}
+            for p, geom in plans.plan_features(plan)
+        ],
+    }
+
+
+@bp.route("/<int:plan_id>/grids/<key>", methods=["PATCH"])
+@bp.arguments(PlanGridPatchArgs, location="query", unknown=ma.RAISE, error_status_code=400)
+@bp.arguments(FeaturePatchSchema, location="json", error_status_code=422)
+@bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+@problems(bp, 400, 401, 403, 404, 409, 422)
+def reshape(args: dict[str, Any], feature: dict[str, Any], plan_id: int, key: str):
+    """Give a draft's grid a new boundary; the answer is the whole draft
+
+    The boundary snaps to its neighbours; micro grids of the general grids it changes
+    are drawn again. A change that would leave the draft invalid is refused (409)."""
+    require("planner")
+    if feature["geometry"] is None:
+        abort(422, description="a new geometry is needed")
+    geom = read_geometries(LAYERS["grids"], [feature["geometry"]], args["crs"], feature["crs"])[0]
+    with db_session() as session:
+        plan = plans.reshape_plan_grid(session, plan_id, key, geom, args["adjust_neighbours"])
+        body = _plan_collection(plan)
     return geojson_response(body)
 
 

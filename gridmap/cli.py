@@ -656,6 +656,28 @@ def plan_diff(plan_id: int) -> None:
     )
 
 
+@plan.command(name="reshape")
+@click.argument("plan_id", type=int)
+@click.argument("key")
+@click.argument("geometry", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--adjust-neighbours",
+    is_flag=True,
+    help="Take gained area from neighbours and give lost area to them.",
+)
+def plan_reshape(plan_id: int, key: str, geometry: Path, adjust_neighbours: bool) -> None:
+    """Give grid KEY of a draft a new boundary from a GeoJSON file."""
+    from gridmap.redraw import plans
+
+    with _transaction() as session:
+        summary = plans.summary(
+            plans.reshape_plan_grid(
+                session, plan_id, key, _geometry_file(geometry), adjust_neighbours
+            )
+        )
+    _echo_plan(summary)
+
+
 @plan.command(name="apply")
 @click.argument("plan_id", type=int)
 @AUTHOR

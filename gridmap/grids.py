@@ -70,7 +70,7 @@ def _errors(session: Session, community: Area, rules: LayoutRules) -> list[Findi
     return [f for f in validate_community(session, community, rules) if f.severity == "error"]
 
 
-def _new_errors(before: list[Finding], after: list[Finding], rules: LayoutRules) -> list[Finding]:
+def new_errors(before: list[Finding], after: list[Finding], rules: LayoutRules) -> list[Finding]:
     """Errors in ``after`` that ``before`` did not have (or had smaller)."""
     known: dict[tuple[str, frozenset[str]], float] = {}
     for finding in before:
@@ -96,7 +96,7 @@ class LayoutGuard:
     def check(self) -> None:
         """Raise :class:`LayoutRefused` when the layout now has errors it did not have."""
         self.session.flush()
-        fresh = _new_errors(
+        fresh = new_errors(
             self.before, _errors(self.session, self.community, self.rules), self.rules
         )
         if fresh:

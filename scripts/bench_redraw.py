@@ -5,12 +5,13 @@ recursive_tree_part, on the same communities, in one run.
 Every engine partitions the same units: gridmap's tessellation cells of a
 community's residential part (one cell per building site, cut by barrier roads),
 with their households and adjacency (gridmap also weighs each shared edge by its
-boundary cost: cheaper along barrier roads, dearer through a compound). The peers get the range's floor (spopt
-``threshold``; max-p has no ceiling) or the mean household target with the
-epsilon that keeps it inside the range (GerryChain). Every result is measured by
-the same code: general grids inside 300-500 households, their spread, compactness
-(Polsby-Popper), contiguity and the share of grid boundary on roads. gridmap's
-full redraw (tessellation, dedicated, general and micro grids) is timed too.
+boundary cost: cheaper along barrier roads, dearer through a compound). The peers
+get the range's floor (spopt ``threshold``; max-p has no ceiling) or the mean
+household target with the epsilon that keeps it inside the range (GerryChain).
+Every result is measured by the same code: general grids inside 300-500
+households, their spread, compactness (Polsby-Popper), contiguity and the share
+of grid boundary on roads. gridmap's full redraw (tessellation, dedicated,
+general and micro grids) is timed too.
 
 Instances: the six demo communities, and generated communities of 2,000 and
 10,000 buildings (blocks of compounds between barrier roads). Each case runs in
@@ -57,11 +58,14 @@ def demo_community(code: str):
     def features(name: str) -> list[dict]:
         return json.loads((demo / name).read_text(encoding="utf-8"))["features"]
 
-    area = next(shape(f["geometry"]) for f in features("areas.geojson")
-                if f["properties"]["code"] == code)
+    area = next(
+        shape(f["geometry"]) for f in features("areas.geojson") if f["properties"]["code"] == code
+    )
     frame = MetricFrame(area)
     boundary = frame.to_metric(area)
-    rows = [f for f in features("buildings.geojson") if area.contains(shape(f["geometry"]).centroid)]
+    rows = [
+        f for f in features("buildings.geojson") if area.contains(shape(f["geometry"]).centroid)
+    ]
     prints = np.array([frame.to_metric(shape(f["geometry"])) for f in rows], dtype=object)
     sites = Sites(
         [f["properties"]["code"] for f in rows],
@@ -72,9 +76,11 @@ def demo_community(code: str):
         [f["properties"].get("compound") for f in rows],
         [None] * len(rows),
     )
-    roads = [(frame.to_metric(shape(f["geometry"])), f["properties"].get("barrier", False))
-             for f in features("roads.geojson")
-             if shape(f["geometry"]).intersects(area)]
+    roads = [
+        (frame.to_metric(shape(f["geometry"])), f["properties"].get("barrier", False))
+        for f in features("roads.geojson")
+        if shape(f["geometry"]).intersects(area)
+    ]
     return boundary, sites, [r for r, barrier in roads if barrier], [r for r, _ in roads]
 
 
@@ -150,8 +156,9 @@ def run_spopt(cells, weights, adjacency, costs):
     frame = gpd.GeoDataFrame(
         {"households": weights, "x": centroids[:, 0], "y": centroids[:, 1]}, geometry=list(cells)
     )
-    model = MaxPHeuristic(frame, W(neighbours, silence_warnings=True), ["x", "y"], "households",
-                          LOW, top_n=2)
+    model = MaxPHeuristic(
+        frame, W(neighbours, silence_warnings=True), ["x", "y"], "households", LOW, top_n=2
+    )
     np.random.seed(SEED)
     model.solve()
     return np.asarray(model.labels_)
@@ -172,8 +179,7 @@ def run_gerrychain(cells, weights, adjacency, costs):
     target = total / k
     epsilon = max(min((HIGH - target) / target, (target - LOW) / target), 0.01)
     chain_graph = Graph.from_networkx(graph)
-    assignment = recursive_tree_part(chain_graph, range(k), target, "households", epsilon,
-                                     rng=SEED)
+    assignment = recursive_tree_part(chain_graph, range(k), target, "households", epsilon, rng=SEED)
     labels = np.full(len(weights), -1)
     for node, part in assignment.items():  # keys are GerryChain's own node ids
         labels[chain_graph.original_nx_node_id_for_internal_node_id(node)] = part
@@ -198,8 +204,9 @@ def measure(labels, cells, weights, boundary, roads) -> dict:
         "max": stats["max"],
         "cv": stats["cv"],
         "polsby_popper": round(float(np.mean([polsby_popper(g.geometry) for g in grids])), 3),
-        "contiguous": round(float(np.mean(
-            [len(shapely.get_parts(g.geometry)) == 1 for g in grids])), 3),
+        "contiguous": round(
+            float(np.mean([len(shapely.get_parts(g.geometry)) == 1 for g in grids])), 3
+        ),
         "on_roads": road_share(grids, residential, roads),
     }
 
@@ -212,27 +219,36 @@ def case(instance: str, engine: str) -> dict:
         plan = redraw(boundary, sites, barriers, RedrawRules(seed=SEED))
         seconds = time.perf_counter() - t
         general = [g for g in plan.grids if g.kind == "general"]
-        return {"seconds": seconds, "units": len(sites.codes), "grids": len(general),
-                "micro": sum(g.kind == "micro" for g in plan.grids)}
+        return {
+            "seconds": seconds,
+            "units": len(sites.codes),
+            "grids": len(general),
+            "micro": sum(g.kind == "micro" for g in plan.grids),
+        }
     cells, weights, adjacency, costs = units(boundary, sites, barriers)
     t = time.perf_counter()
     labels = RUNNERS[engine](cells, weights, adjacency, costs)
     seconds = time.perf_counter() - t
-    return {"seconds": seconds, "units": len(cells),
-            **measure(np.asarray(labels), cells, weights, boundary, roads)}
+    return {
+        "seconds": seconds,
+        "units": len(cells),
+        **measure(np.asarray(labels), cells, weights, boundary, roads),
+    }
 
 
 def run_case(instance: str, engine: str) -> dict:
     try:
         child = subprocess.run(
             [sys.executable, __file__, "--case", instance, engine],
-            capture_output=True, text=True, timeout=CASE_TIMEOUT,
+            capture_output=True,
+            text=True,
+            timeout=CASE_TIMEOUT,
         )
     except subprocess.TimeoutExpired:
         return {"error": f"did not finish in {CASE_TIMEOUT} s"}
     if child.returncode != 0:
         return {"error": (child.stderr.strip().splitlines() or ["failed"])[-1][:120]}
-    return json.loads(child.stdout[child.stdout.rindex("{"):])
+    return json.loads(child.stdout[child.stdout.rindex("{") :])
 
 
 def main() -> None:
@@ -245,12 +261,14 @@ def main() -> None:
         print(json.dumps(case(*args.case)))
         return
     lines = [
-        "# Redraw benchmark", "",
+        "# Redraw benchmark",
+        "",
         f"Run with `python scripts/bench_redraw.py` on {platform.machine()}, Python "
         f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}. All engines partition the "
         f"same residential cells into general grids of {LOW}-{HIGH} households; `x gridmap` is "
         "the engine's time over gridmap's partition time in this same run. `full redraw` is "
-        "gridmap's whole plan (tessellation, dedicated, general and micro grids).", "",
+        "gridmap's whole plan (tessellation, dedicated, general and micro grids).",
+        "",
         "| community | units | engine | seconds | x gridmap | grids | in range | min | max | cv "
         "| Polsby-Popper | contiguous | on roads |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -4,6 +4,8 @@ apply, discard, roles and stale plans; every figure checked against PostGIS."""
 from __future__ import annotations
 
 import pytest
+from shapely import union_all
+from shapely.geometry import mapping, shape
 from sqlalchemy import text
 
 from tests.helpers import bearer, cli_env, run_cli
@@ -34,6 +36,25 @@ def live_grids(engine, area: str) -> list[tuple]:
         ).all()
 
 
+def tiling_error_m2(engine, pid: int) -> float:
+    """Area (m²) where the plan's general and dedicated grids and its community differ."""
+    return scalar(
+        engine,
+        "SELECT ST_Area(ST_SymDifference(a.geom, (SELECT ST_Union(g.geom) FROM plan_grids g "
+        f"WHERE g.plan_id = p.id AND g.kind IN {TOP}))::geography) "
+        "FROM plans p JOIN areas a ON a.id = p.community_id WHERE p.id = :pid",
+        pid=pid,
+    )
+
+
+def plan_geometries(engine, pid: int) -> list[tuple]:
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT key, ST_AsText(geom) FROM plan_grids WHERE plan_id = :p ORDER BY key"),
+            {"p": pid},
+        ).all()
+
+
 @pytest.mark.parametrize("area", COMMUNITIES)
 def test_every_demo_community_gets_a_clean_plan_that_tiles_it(
     demo_client, demo_tokens, demo_engine, area
@@ -45,13 +66,7 @@ def test_every_demo_community_gets_a_clean_plan_that_tiles_it(
     assert metrics["contiguous_share"] == 1.0
     pid = plan["id"]
     # The general and dedicated grids cover the community with no gap or overlap.
-    gap = scalar(
-        demo_engine,
-        "SELECT ST_Area(ST_SymDifference(a.geom, (SELECT ST_Union(g.geom) FROM plan_grids g "
-        f"WHERE g.plan_id = p.id AND g.kind IN {TOP}))::geography) "
-        "FROM plans p JOIN areas a ON a.id = p.community_id WHERE p.id = :pid",
-        pid=pid,
-    )
+    gap = tiling_error_m2(demo_engine, pid)
     assert gap < 1.0
     overlap = scalar(
         demo_engine,
@@ -229,7 +244,7 @@ def test_unknown_plans_are_404(demo_client, demo_tokens):
     assert demo_client.delete("/api/v1/plans/999", headers=planner).status_code == 404
 
 
-def test_redraw_command_prints_the_measures_and_applies(demo_db_url, demo_engine):
+def test_redraw_command_prints_the_measures_and_applies(demo_db_url, demo_engine, tmp_path):
     env = cli_env(demo_db_url)
     bad = run_cli("redraw", COMMUNITIES[3], "--general", "500-300", env=env, check=False)
     assert bad.returncode == 2 and "MIN-MAX" in bad.stderr
@@ -239,6 +254,123 @@ def test_redraw_command_prints_the_measures_and_applies(demo_db_url, demo_engine
     plan_id = scalar(demo_engine, "SELECT max(id) FROM plans")
     shown = run_cli("plan", "diff", str(plan_id), env=env)
     assert "change grid" in shown.stdout
+    # G01 grown into its neighbours without handing area over: refused, nothing changed.
+    overlap = tmp_path / "g01.geojson"
+    overlap.write_text(
+        scalar(
+            demo_engine,
+            "SELECT ST_AsGeoJSON(ST_Intersection(ST_Buffer(g.geom, 0.0002, 'join=mitre'), "
+            "a.geom)) FROM plan_grids g JOIN plans p ON p.id = g.plan_id JOIN areas a "
+            "ON a.id = p.community_id WHERE g.plan_id = :p AND g.key = 'G01'",
+            p=plan_id,
+        )
+    )
+    before = plan_geometries(demo_engine, plan_id)
+    refused = run_cli("plan", "reshape", str(plan_id), "G01", str(overlap), env=env, check=False)
+    assert refused.returncode == 1 and "overlap" in refused.stderr
+    assert plan_geometries(demo_engine, plan_id) == before
     applied = run_cli("plan", "apply", str(plan_id), env=env)
     assert f"plan {plan_id} applied" in applied.stdout
     assert scalar(demo_engine, "SELECT status FROM plans WHERE id = :p", p=plan_id) == "applied"
+
+
+def grown(client, pid: int, key: str, metres: float) -> dict:
+    """The draft grid ``key`` grown by about ``metres`` (taken as degrees of latitude),
+    inside its community."""
+    features = client.get(f"/api/v1/plans/{pid}").get_json()["features"]
+    geom = shape(next(f["geometry"] for f in features if f["properties"]["key"] == key))
+    community = union_all(  # the draft's general and dedicated grids tile it
+        [shape(f["geometry"]) for f in features if f["properties"]["kind"] != "micro"]
+    )
+    return mapping(geom.buffer(metres / 111_000, join_style="mitre").intersection(community))
+
+
+def test_a_draft_grid_is_reshaped_like_a_live_one(demo_client, demo_tokens, demo_engine):
+    planner = bearer(demo_tokens["planner"])
+    plan = draw(demo_client, demo_tokens["planner"], COMMUNITIES[1])
+    pid = plan["id"]
+    bigger = grown(demo_client, pid, "G01", 25)
+    before = plan_geometries(demo_engine, pid)
+    refused = demo_client.patch(
+        f"/api/v1/plans/{pid}/grids/G01", headers=planner, json={"geometry": bigger}
+    )
+    assert refused.status_code == 409
+    assert {e["kind"] for e in refused.get_json()["errors"]} == {"overlap"}
+    assert plan_geometries(demo_engine, pid) == before
+
+    adjusted = demo_client.patch(
+        f"/api/v1/plans/{pid}/grids/G01?adjust_neighbours=true",
+        headers=planner,
+        json={"geometry": bigger},
+    )
+    assert adjusted.status_code == 200, adjusted.get_json()
+    body = adjusted.get_json()
+    assert body["plan"]["metrics"]["validation"]["valid"]
+    assert body["plan"]["metrics"]["edited"] is True
+    assert plan_geometries(demo_engine, pid) != before
+    assert tiling_error_m2(demo_engine, pid) < 1.0
+    # Households are recounted from the new boundaries.
+    with demo_engine.connect() as conn:
+        counted = dict(
+            conn.execute(
+                text(
+                    "SELECT g.key, coalesce(sum(b.households), 0) FROM plan_grids g "
+                    "LEFT JOIN buildings b ON ST_Intersects(g.geom, b.point) "
+                    "WHERE g.plan_id = :pid GROUP BY g.key"
+                ),
+                {"pid": pid},
+            ).all()
+        )
+    assert {
+        f["properties"]["key"]: f["properties"]["households"] for f in body["features"]
+    } == counted
+    # The micro grids of G01 were drawn again and tile it.
+    micro_gap = scalar(
+        demo_engine,
+        "SELECT ST_Area(ST_SymDifference(p.geom, (SELECT ST_Union(m.geom) FROM plan_grids m "
+        "WHERE m.plan_id = p.plan_id AND m.parent_key = p.key))::geography) "
+        "FROM plan_grids p WHERE p.plan_id = :pid AND p.key = 'G01'",
+        pid=pid,
+    )
+    assert micro_gap < 1.0
+
+
+@pytest.mark.parametrize(
+    ("path", "token", "geometry", "status"),
+    [
+        ("G01", None, None, 401),
+        ("G99", "planner", "square", 404),
+        (
+            "G01",
+            "planner",
+            {
+                "type": "Polygon",
+                "coordinates": [
+                    [
+                        [104.04, 30.63],
+                        [104.05, 30.64],
+                        [104.05, 30.63],
+                        [104.04, 30.64],
+                        [104.04, 30.63],
+                    ]
+                ],
+            },
+            422,
+        ),
+        ("G01", "planner", {"type": "Point", "coordinates": [104.04, 30.63]}, 422),
+        ("G01", "planner", None, 422),
+    ],
+)
+def test_bad_draft_edits_are_refused(
+    demo_client, demo_tokens, demo_engine, path, token, geometry, status
+):
+    plan = draw(demo_client, demo_tokens["planner"], COMMUNITIES[1])
+    if geometry == "square":
+        geometry = grown(demo_client, plan["id"], "G01", 0)
+    before = plan_geometries(demo_engine, plan["id"])
+    headers = bearer(demo_tokens[token]) if token else {}
+    response = demo_client.patch(
+        f"/api/v1/plans/{plan['id']}/grids/{path}", headers=headers, json={"geometry": geometry}
+    )
+    assert response.status_code == status
+    assert plan_geometries(demo_engine, plan["id"]) == before

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import shapely
@@ -88,6 +88,18 @@ class Sites:
     uses: Sequence[str]
     compounds: Sequence[str | None]
     current: Sequence[str | None]
+
+    def subset(self, index: np.ndarray) -> Sites:
+        """These buildings only, in the order of ``index``."""
+        return Sites(
+            [self.codes[i] for i in index],
+            self.points[index],
+            self.footprints[index],
+            self.households[index],
+            [self.uses[i] for i in index],
+            [self.compounds[i] for i in index],
+            [self.current[i] for i in index],
+        )
 
 
 @dataclass
@@ -243,3 +255,23 @@ def redraw(
             f"blocks allow no better: {', '.join(outside)}"
         )
     return Plan(grids, notes)
+
+
+def micro_grids(
+    boundary: shapely.Geometry,
+    sites: Sites,
+    barriers: list[shapely.Geometry],
+    rules: RedrawRules,
+    parent: str,
+) -> list[PlannedGrid]:
+    """Micro grids tiling one general grid (after it was reshaped in a draft).
+
+    ``sites`` are the buildings inside ``boundary``; the grids are keyed
+    ``{parent}-M01``, ``{parent}-M02``, ... and index into ``sites``.
+    """
+    whole = replace(rules, general=(0, 2**31), dedicated_uses=())
+    drawn = redraw(boundary, sites, barriers, whole)
+    return [
+        replace(g, key=f"{parent}-M{n:02d}", parent=parent)
+        for n, g in enumerate((g for g in drawn.grids if g.kind == "micro"), start=1)
+    ]

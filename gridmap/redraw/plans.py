@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from sqlalchemy import func, select
@@ -21,15 +22,18 @@ from sqlalchemy.orm import Session
 
 from gridmap import features
 from gridmap.features import Conflict, NotFound
-from gridmap.geometry import as_multipolygon
-from gridmap.grids import GRIDS, LayoutGuard, recode_community
-from gridmap.models import Area, Building, Grid, Plan, PlanGrid
-from gridmap.redraw.engine import RedrawRules, redraw
-from gridmap.redraw.inputs import community_by_code, load_inputs
+from gridmap.geometry import MetricFrame, as_multipolygon, geometry_problems
+from gridmap.grids import GRIDS, LayoutGuard, LayoutRefused, new_errors, recode_community
+from gridmap.io.store import ImportRejected
+from gridmap.models import Building, Grid, Plan, PlanGrid
+from gridmap.redraw.engine import Plan as Drawn
+from gridmap.redraw.engine import PlannedGrid, RedrawRules, micro_grids, redraw
+from gridmap.redraw.inputs import Inputs, community_by_code, load_inputs
 from gridmap.redraw.metrics import TOP_KINDS, plan_metrics, polsby_popper
 from gridmap.settings import LayoutRules
 from gridmap.topology import validate_community
-from gridmap.topology.checks import GridShape
+from gridmap.topology.checks import Finding, GridShape
+from gridmap.topology.edits import hand_over, snap_to_neighbours
 
 KIND_NAMES = {"general": "一般网格", "micro": "微网格", "dedicated": "专属网格"}
 
@@ -41,15 +45,22 @@ def _live_versions(session: Session, community_id: int) -> dict[str, int]:
     return {str(i): v for i, v in rows}
 
 
-def _validate(
-    session: Session, community: Area, grids: list[PlanGrid], rules: LayoutRules
-) -> dict[str, Any]:
-    ids = {g.key: n for n, g in enumerate(grids, start=1)}
+def _layout_rules(plan: Plan) -> LayoutRules:
+    ranges = {k: list(plan.settings[k]) for k in ("general", "micro")}
+    return LayoutRules().with_ranges(ranges)
+
+
+def _findings(session: Session, plan: Plan) -> list[Finding]:
+    """The validator's findings on the plan's grids."""
+    ids = {g.key: n for n, g in enumerate(plan.grids, start=1)}
     shapes = [
         GridShape(ids[g.key], g.key, g.kind, to_shape(g.geom), ids.get(g.parent_key), None)
-        for g in grids
+        for g in plan.grids
     ]
-    findings = validate_community(session, community, rules, grids=shapes)
+    return validate_community(session, plan.community, _layout_rules(plan), grids=shapes)
+
+
+def _validation(findings: list[Finding]) -> dict[str, Any]:
     errors = [f for f in findings if f.severity == "error"]
     kinds: dict[str, int] = defaultdict(int)
     for f in findings:
@@ -84,20 +95,11 @@ def create_plan(
     inputs = load_inputs(session, community)
     report("redrawing", 1, 4)
     drawn = redraw(inputs.boundary, inputs.sites, inputs.barriers, rules)
-    report("measuring", 2, 4)
-    metrics = plan_metrics(
-        drawn,
-        inputs.boundary,
-        inputs.sites.households,
-        inputs.sites.current,
-        inputs.roads,
-        rules,
-    )
     plan = Plan(
         community_id=community.id,
         status="draft",
         settings={**asdict(rules), "dedicated_uses": dict(rules.dedicated_uses)},
-        metrics=metrics,
+        metrics={},
         notes=drawn.notes,
         based_on=_live_versions(session, community.id),
         author=author,
@@ -116,17 +118,145 @@ def create_plan(
                 geom=from_shape(as_multipolygon(inputs.frame.to_lonlat(g.geometry)), 4326),
             )
         )
-    report("validating", 3, 4)
-    layout_rules = LayoutRules().with_ranges(
-        {"general": list(rules.general), "micro": list(rules.micro)}
-    )
-    plan.metrics = {
-        **metrics,
-        "validation": _validate(session, community, plan.grids, layout_rules),
-    }
     session.add(plan)
     session.flush()
+    report("measuring", 2, 4)
+    _measure(session, plan, inputs)
+    report("validating", 3, 4)
+    plan.metrics = {**plan.metrics, "validation": _validation(_findings(session, plan))}
+    session.flush()
     report("stored", 4, 4)
+    return plan
+
+
+def _measure(session: Session, plan: Plan, inputs: Inputs | None = None) -> None:
+    """Recount each planned grid's buildings and households and the plan's metrics
+    from the stored polygons (after the plan is drawn or edited)."""
+    inputs = inputs or load_inputs(session, plan.community)
+    rules = RedrawRules(
+        general=tuple(plan.settings["general"]), micro=tuple(plan.settings["micro"])
+    )
+    shapes = inputs.frame.to_metric(np.array([to_shape(g.geom) for g in plan.grids]))
+    points = inputs.sites.points
+    index, hit = shapely.STRtree(shapes).query(points, predicate="within")
+    planned = []
+    for n, g in enumerate(plan.grids):
+        buildings = np.sort(index[hit == n])
+        g.buildings = len(buildings)
+        g.households = int(inputs.sites.households[buildings].sum())
+        g.polsby_popper = round(polsby_popper(shapes[n]), 4)
+        planned.append(
+            PlannedGrid(
+                g.key, g.kind, shapes[n], buildings, g.households, g.parent_key, note=g.note
+            )
+        )
+    metrics = plan_metrics(
+        Drawn(planned),
+        inputs.boundary,
+        inputs.sites.households,
+        inputs.sites.current,
+        inputs.roads,
+        rules,
+    )
+    plan.metrics = {**metrics, "validation": plan.metrics.get("validation")}
+
+
+def _redraw_micro(session: Session, plan: Plan, generals: list[PlanGrid]) -> None:
+    """Draw the micro grids of these general grids again, inside their new boundaries."""
+    inputs = load_inputs(session, plan.community)
+    rules = RedrawRules(
+        general=tuple(plan.settings["general"]),
+        micro=tuple(plan.settings["micro"]),
+        seed=plan.settings.get("seed", 0),
+    )
+    keys = {g.key for g in generals}
+    for old in [g for g in plan.grids if g.kind == "micro" and g.parent_key in keys]:
+        plan.grids.remove(old)
+    session.flush()
+    for general in generals:
+        shape = inputs.frame.to_metric(to_shape(general.geom))
+        inside = np.flatnonzero(shapely.within(inputs.sites.points, shape))
+        barriers = [b for b in inputs.barriers if b.intersects(shape)]
+        for g in micro_grids(shape, inputs.sites.subset(inside), barriers, rules, general.key):
+            plan.grids.append(
+                PlanGrid(
+                    key=g.key,
+                    kind="micro",
+                    parent_key=general.key,
+                    households=g.households,
+                    buildings=len(g.buildings),
+                    polsby_popper=round(polsby_popper(g.geometry), 4),
+                    note=g.note,
+                    geom=from_shape(as_multipolygon(inputs.frame.to_lonlat(g.geometry)), 4326),
+                )
+            )
+    session.flush()
+
+
+def reshape_plan_grid(
+    session: Session,
+    plan_id: int,
+    key: str,
+    geom: shapely.Geometry,
+    adjust_neighbours: bool = False,
+) -> Plan:
+    """Give a draft's grid a new boundary, as :func:`gridmap.grids.update_grid` does
+    for a live grid: it snaps to its neighbours, optionally hands area over to and
+    from them, and is refused when it would add an error to the draft's layout. The
+    micro grids of every general grid it changes are drawn again inside it.
+
+    Raises
+    ------
+    ImportRejected
+        The geometry is not a valid polygon in lon/lat.
+    NotFound
+        No such plan or no grid ``key`` in it.
+    Conflict
+        The plan was applied already.
+    LayoutRefused
+        With the findings the edit would have added; nothing is changed.
+    """
+    problems = geometry_problems(geom, ("Polygon", "MultiPolygon"))
+    if problems:
+        raise ImportRejected([{"index": 0, "field": "geometry", **p} for p in problems])
+    plan = _draft(session, plan_id)
+    grid = next((g for g in plan.grids if g.key == key), None)
+    if grid is None:
+        raise NotFound(f"plan {plan_id} has no grid {key!r}")
+    rules = _layout_rules(plan)
+    before = [f for f in _findings(session, plan) if f.severity == "error"]
+    siblings = {
+        n: g
+        for n, g in enumerate(plan.grids)
+        if g is not grid
+        and (
+            g.kind == "micro" and g.parent_key == grid.parent_key
+            if grid.kind == "micro"
+            else g.kind in TOP_KINDS
+        )
+    }
+    shapes = {n: to_shape(g.geom) for n, g in siblings.items()}
+    geom = snap_to_neighbours(geom, list(shapes.values()), rules.snap_tolerance_m)
+    touched = [grid]
+    if adjust_neighbours:
+        frame = MetricFrame(to_shape(plan.community.geom))
+        for n, shape in hand_over(to_shape(grid.geom), geom, shapes, frame).items():
+            siblings[n].geom = from_shape(as_multipolygon(shape), 4326)
+            touched.append(siblings[n])
+    grid.geom = from_shape(as_multipolygon(geom), 4326)
+    if grid.kind != "micro":
+        _redraw_micro(session, plan, [g for g in touched if g.kind == "general"])
+    after = [f for f in _findings(session, plan) if f.severity == "error"]
+    fresh = new_errors(before, after, rules)
+    if fresh:
+        raise LayoutRefused(fresh)
+    _measure(session, plan)
+    plan.metrics = {
+        **plan.metrics,
+        "validation": _validation(_findings(session, plan)),
+        "edited": True,
+    }
+    session.flush()
     return plan
 
 
