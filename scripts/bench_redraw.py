@@ -143,7 +143,8 @@ def units(boundary, sites, barriers):
 
 
 def run_gridmap(cells, weights, adjacency, costs):
-    return Partitioner(costs, weights, SEED).partition(LOW, HIGH)
+    centroids = shapely.get_coordinates(shapely.centroid(cells))
+    return Partitioner(costs, weights, SEED, centroids=centroids).partition(LOW, HIGH)
 
 
 def run_spopt(cells, weights, adjacency, costs):

@@ -209,9 +209,12 @@ def redraw(
     n_cells = len(tiles.cells)
     weights = np.bincount(tiles.site, weights=sites.households, minlength=n_cells)
     costs = boundary_costs(tiles, sites, rules)
-    partitioner = Partitioner(costs, weights, rules.seed)
+    centroids = shapely.get_coordinates(shapely.centroid(tiles.cells))
+    partitioner = Partitioner(costs, weights, rules.seed, centroids=centroids)
     # Micro grids are many and small: fewer trees per split find good cuts there.
-    micro_partitioner = Partitioner(costs, weights, rules.seed, trees=MICRO_TREES)
+    micro_partitioner = Partitioner(
+        costs, weights, rules.seed, trees=MICRO_TREES, centroids=centroids
+    )
     members_of = [np.flatnonzero(tiles.site == c) for c in range(n_cells)]
 
     def grid(key, kind, cells, **extra) -> PlannedGrid:

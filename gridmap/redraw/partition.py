@@ -5,12 +5,14 @@ that should become ``k`` parts is split in two along one edge of a spanning tree
 of its cells, so that both sides are contiguous and each side's households can
 still be divided into its share of parts inside the range. Several spanning trees
 are drawn per split (random edge weights from a seeded generator, so the result
-is deterministic for a seed), and of all the tree edges that give a feasible cut
-the one kept has the lowest *cut cost*: the length of boundary the cut draws,
-where boundary along a barrier road (or any preferred line) costs less and
-boundary through a compound costs more. Cheap, short cuts make compact parts that
-follow roads. Parts left below the floor are then merged into a neighbour where
-the sum stays under the ceiling.
+is deterministic for a seed; times the distance between cell centroids when they
+are given, so subtrees are compact rather than stringy), and of all the tree edges
+that give a feasible cut the one kept has the lowest *cut cost* times a balance
+penalty: the length of boundary the cut draws, where boundary along a barrier road
+(or any preferred line) costs less and boundary through a compound costs more.
+Parts left below the floor are then merged into a neighbour where the sum stays
+under the ceiling, and single cells move between neighbouring parts while that
+brings a part outside the range closer to it.
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ class Partitioner:
         Households of each cell.
     seed
         Seed of the spanning-tree draws.
+    centroids
+        Each cell's centroid (metric). When given, spanning trees are drawn with edge
+        weights proportional to the distance between centroids, so that their subtrees,
+        and the parts cut from them, are compact rather than stringy.
     trees
         Spanning trees drawn per split (more while none gives a feasible cut).
     """
@@ -81,11 +87,13 @@ class Partitioner:
         weights: np.ndarray,
         seed: int = 0,
         trees: int = TREES_PER_SPLIT,
+        centroids: np.ndarray | None = None,
     ):
         self.costs = sparse.csr_matrix(costs)
         self.weights = np.asarray(weights, dtype=float)
         self.rng = np.random.default_rng(seed)
         self.trees = trees
+        self.centroids = centroids
 
     def partition(self, low: float, high: float, nodes: np.ndarray | None = None) -> np.ndarray:
         """Label each cell with its part (``-1`` for cells outside ``nodes``).
@@ -125,12 +133,18 @@ class Partitioner:
         weights = self.weights[members]
         total = weights.sum()
         m = len(members)
+        length = None
+        if self.centroids is not None:
+            xy = self.centroids[members]
+            length = np.hypot(*(xy[rows] - xy[cols]).T)
         best: tuple[float, np.ndarray, int] | None = None
         fallback: tuple[float, np.ndarray, int] | None = None
         for attempt in range(MAX_TREES):
             if attempt >= self.trees and best is not None:
                 break
             draw = self.rng.uniform(1.0, 2.0, len(rows))
+            if length is not None:
+                draw = draw * length
             tree = csgraph.minimum_spanning_tree(
                 sparse.csr_matrix((draw, (rows, cols)), shape=(m, m))
             )
@@ -154,6 +168,7 @@ class Partitioner:
                 miss = np.abs(below[nearest] - ideal)
                 if ok.any():
                     score = ((in_a != in_b) @ cost) * (1 + BALANCE * miss * k / total)
+
                     i = int(np.argmin(score))
                     if best is None or score[i] < best[0]:
                         best = (score[i], nearest[i], k1, position, size)
