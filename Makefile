@@ -2,10 +2,13 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint demo-data bench
+.PHONY: setup setup-test run test lint demo-data bench
 
 setup:
 	@bash scripts/setup.sh
+
+setup-test:
+	@bash scripts/setup.sh --test
 
 run: setup
 	$(BIN)/gridmap db start
@@ -13,7 +16,7 @@ run: setup
 	$(BIN)/gridmap demo
 	$(BIN)/gridmap serve
 
-test: setup
+test: setup-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -19,6 +19,13 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
     # Origins whose pages may read the API from the browser (CORS), e.g. a city's portal.
     "CORS_ORIGINS": [],
+    # Origins whose pages may frame /embed/... maps (comma-separated in the environment).
+    "EMBED_ORIGINS": [],
+    # Base map of the maps: none (a plain background with gridmap's roads), osm,
+    # tianditu (with MAP_TILE_KEY) or intranet (the tile URL template MAP_TILE_URL).
+    "MAP_BASE": "none",
+    "MAP_TILE_URL": None,
+    "MAP_TILE_KEY": None,
 }
 
 
@@ -64,6 +71,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         docs,
         grids,
         health,
+        maps,
         planning,
         plans,
         roads,
@@ -114,6 +122,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         api.register_blueprint(module.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(maps.bp)
     CORS(
         app,
         resources={

@@ -704,6 +704,39 @@ def plan_delete(plan_id: int) -> None:
     click.echo(f"plan {plan_id} discarded")
 
 
+# -- maps ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("code")
+@click.option(
+    "--layer",
+    type=click.Choice(["grids", "grids-by-place"]),
+    default="grids",
+    show_default=True,
+    help="What the map shows.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The HTML file to write.",
+)
+@click.option("--staff", is_flag=True, help="Show worker names in the tooltips.")
+def render(code: str, layer: str, output: Path, staff: bool) -> None:
+    """Write a standalone map of street or community CODE: one HTML file with every
+    asset inside it, that opens with no server and no internet."""
+    from layers.base import inlined
+    from layers.pages import grids_map
+
+    with _transaction() as session:
+        fmap = grids_map(session, code, inlined, staff=staff, by_place=layer == "grids-by-place")
+        html = fmap.get_root().render()
+    output.write_text(html, encoding="utf-8")
+    click.echo(f"{output}: {len(html) / 1e6:.1f} MB")
+
+
 # -- tokens -------------------------------------------------------------------------
 
 

@@ -2,8 +2,12 @@
 # Install what gridmap needs on Debian/Ubuntu, idempotently and quickly on a second run:
 #   - PostgreSQL + PostGIS server packages (apt-get, when root or with password-less sudo)
 #   - a Python venv in .venv with gridmap installed editable, plus the test tools
+#   - with --test: Debian's chromium, for the browser tests (Playwright drives it; no
+#     browser is ever downloaded by Playwright)
 # Nothing is downloaded from anywhere but the Debian archive and PyPI.
 set -euo pipefail
+for_tests=false
+[ "${1:-}" = "--test" ] && for_tests=true
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
@@ -40,6 +44,7 @@ wanted=()
 [ -f "/usr/share/postgresql/$pg_major/extension/postgis.control" ] || wanted+=("postgresql-$pg_major-postgis-3")
 command -v pg_config >/dev/null || wanted+=("libpq-dev")
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || wanted+=("python3-venv")
+if $for_tests && ! command -v chromium >/dev/null; then wanted+=("chromium"); fi
 if [ ${#wanted[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null || ! apt_install "${wanted[@]}"; then
     say "cannot install the system packages gridmap needs."

@@ -14,7 +14,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 
 import psycopg2
 import pytest
@@ -130,13 +130,13 @@ def client(app):
     return app.test_client()
 
 
-@pytest.fixture
-def live_server(db_url: str) -> Iterator[str]:
+@contextmanager
+def serving(db_url: str, **env: str) -> Iterator[str]:
     """``gridmap serve`` (gunicorn) on a free local port; yields its base URL."""
     port = free_port()
     proc = subprocess.Popen(
         [str(BIN / "gridmap"), "serve", "--port", str(port), "--workers", "1"],
-        env=cli_env(db_url),
+        env=cli_env(db_url, **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -156,6 +156,13 @@ def live_server(db_url: str) -> Iterator[str]:
     yield base
     proc.terminate()
     proc.wait(timeout=15)
+
+
+@pytest.fixture
+def live_server(db_url: str) -> Iterator[str]:
+    """``gridmap serve`` on the test's empty database."""
+    with serving(db_url) as base:
+        yield base
 
 
 def _make_tokens(engine: Engine) -> dict[str, str]:

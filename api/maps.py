@@ -1,0 +1,129 @@
+"""Map pages (``/maps/...``), embeds for other portals (``/embed/...``) and their assets.
+
+Every asset is served from ``layers/static`` (no CDN). Pages may only be framed by
+gridmap itself (``X-Frame-Options: SAMEORIGIN``); embeds carry
+``Content-Security-Policy: frame-ancestors`` built from ``EMBED_ORIGINS`` and show
+viewer data only, whoever asks.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, request, send_from_directory, url_for
+from werkzeug.exceptions import BadRequest
+
+from api.auth import current_principal
+from api.database import db_session
+from layers.assets import STATIC_DIR
+from layers.base import BASE_MAPS, served
+from layers.pages import GRID_MAP_LAYERS, grids_map
+
+bp = Blueprint("maps", __name__)
+
+#: Query parameters a grids map takes.
+MAP_PARAMETERS = {"area", "layers", "base", "colour"}
+
+
+def _origins() -> list[str]:
+    value = current_app.config["EMBED_ORIGINS"]
+    if isinstance(value, str):
+        return [o.strip() for o in value.split(",") if o.strip()]
+    return list(value)
+
+
+def _map_args() -> dict[str, Any]:
+    """The map's parameters from the query string; 400 for anything unknown or wrong."""
+    unknown = sorted(set(request.args) - MAP_PARAMETERS)
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
+    area = request.args.get("area")
+    if not area:
+        raise BadRequest("area is required: a street or community code")
+    layers = [x for x in request.args.get("layers", ",".join(GRID_MAP_LAYERS)).split(",") if x]
+    wrong = sorted(set(layers) - set(GRID_MAP_LAYERS))
+    if wrong:
+        raise BadRequest(
+            f"unknown layer(s) {', '.join(wrong)}; one of {', '.join(GRID_MAP_LAYERS)}"
+        )
+    base = request.args.get("base", current_app.config["MAP_BASE"])
+    allowed = set(BASE_MAPS) | {"intranet"}
+    if base not in allowed:
+        raise BadRequest(f"base must be one of {', '.join(sorted(allowed))}")
+    if base == "intranet":
+        base = current_app.config["MAP_TILE_URL"] or "none"
+    colour = request.args.get("colour", "kind")
+    if colour not in ("kind", "place"):
+        raise BadRequest("colour must be kind or place")
+    return {"area": area, "layers": layers, "base": base, "by_place": colour == "place"}
+
+
+def _render(args: dict[str, Any], staff: bool, tools: bool) -> str:
+    url = served(url_for("maps.static", filename=""))
+    with db_session() as session:
+        fmap = grids_map(
+            session,
+            args["area"],
+            url,
+            staff=staff,
+            layers=args["layers"],
+            base=args["base"],
+            tile_key=current_app.config["MAP_TILE_KEY"],
+            tools=tools,
+            by_place=args["by_place"],
+        )
+    return fmap.get_root().render()
+
+
+@bp.route("/maps/static/<path:filename>")
+def static(filename: str) -> Response:
+    """A vendored asset (Leaflet, plugins, their images and licences)."""
+    response = send_from_directory(STATIC_DIR, filename, max_age=86400)
+    return response
+
+
+@bp.route("/maps/grids")
+def grids_page() -> Response:
+    """A full page of an area's grids and stations, with layer control, full screen and
+    measuring; staff tokens see worker names in the tooltips."""
+    args = _map_args()
+    html = _render(args, current_principal().may("staff"), tools=True)
+    return Response(html, mimetype="text/html")
+
+
+@bp.route("/embed/grids")
+def grids_embed() -> Response:
+    """The grids map for an iframe in another portal: no tools, viewer data only."""
+    html = _render(_map_args(), staff=False, tools=False)
+    response = Response(html, mimetype="text/html")
+    ancestors = " ".join(["'self'", *_origins()])
+    response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
+    return response
+
+
+@bp.route("/embed")
+def snippet() -> Response:
+    """The iframe HTML that embeds a chosen grids view (same parameters as the embed)."""
+    args = _map_args()
+    query = {k: v for k, v in request.args.items() if k in MAP_PARAMETERS}
+    source = url_for("maps.grids_embed", _external=True) + "?" + urlencode(query)
+    code = (
+        f'<iframe src="{escape(source)}" width="800" height="600" style="border:0" '
+        f'title="{escape(args["area"])} grids" loading="lazy"></iframe>'
+    )
+    page = (
+        "<!doctype html><meta charset=utf-8><title>gridmap embed</title>"
+        "<p>Paste this into the portal's page (its origin must be in GRIDMAP_EMBED_ORIGINS):</p>"
+        f"<textarea rows=4 cols=100 readonly>{escape(code)}</textarea>"
+    )
+    return Response(page, mimetype="text/html")
+
+
+@bp.after_app_request
+def frame_policy(response: Response) -> Response:
+    """Everything but an embed may be framed by gridmap's own pages only."""
+    if "Content-Security-Policy" not in response.headers:
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    return response

@@ -1,0 +1,235 @@
+"""Map pages and embeds: local assets only, the viewer rule, frame policies, bad
+parameters; and in a real headless Chromium (Debian's, driven by Playwright) with
+every request that leaves the machine refused."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import serving
+from tests.helpers import bearer, cli_env, free_port, run_cli
+
+STREET = "510107015"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ASSET = re.compile(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"')
+
+
+def count(engine, sql: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text(sql)).scalar()
+
+
+def mentions(page: str, value: str) -> bool:
+    """Whether the page holds ``value``, as text or JSON-escaped."""
+    return value in page or json.dumps(value)[1:-1] in page
+
+
+def test_a_grids_page_loads_only_its_own_assets(demo_client):
+    response = demo_client.get(f"/maps/grids?area={STREET}")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    page = response.get_data(as_text=True)
+    assets = ASSET.findall(page)
+    assert assets, "the page loads Leaflet from somewhere"
+    for url in assets:
+        assert url.startswith(("/maps/static/", "data:")), url
+        if url.startswith("/maps/static/"):
+            assert demo_client.get(url).status_code == 200, url
+    assert not re.search(r'(?:src|href)="https?://', page)
+
+
+def test_worker_names_are_for_staff_and_never_in_an_embed(demo_client, demo_tokens, demo_engine):
+    with demo_engine.connect() as conn:
+        name = conn.execute(
+            text("SELECT w.name FROM workers w JOIN grids g ON g.worker_id = w.id LIMIT 1")
+        ).scalar()
+    staff = bearer(demo_tokens["staff"])
+    assert mentions(
+        demo_client.get(f"/maps/grids?area={STREET}", headers=staff).get_data(True), name
+    )
+    assert not mentions(demo_client.get(f"/maps/grids?area={STREET}").get_data(True), name)
+    embed = demo_client.get(f"/embed/grids?area={STREET}", headers=staff).get_data(True)
+    assert not mentions(embed, name)
+    assert "worker" not in embed
+
+
+def test_an_embed_may_be_framed_by_the_allowed_origins_only(demo_db_url):
+    from api import create_app
+
+    app = create_app(
+        {"TESTING": True, "DATABASE_URL": demo_db_url, "EMBED_ORIGINS": "https://portal.example"}
+    )
+    response = app.test_client().get(f"/embed/grids?area={STREET}&layers=grids")
+    assert response.status_code == 200
+    assert response.headers["Content-Security-Policy"] == (
+        "frame-ancestors 'self' https://portal.example"
+    )
+    assert "X-Frame-Options" not in response.headers
+    page = response.get_data(as_text=True)
+    assert "leaflet-measure" not in page and "Control.FullScreen" not in page  # no tools
+
+
+def test_the_snippet_page_gives_the_iframe(demo_client):
+    page = demo_client.get(f"/embed?area={STREET}&layers=grids,stations").get_data(True)
+    snippet = html.unescape(re.search(r"<textarea[^>]*>(.*)</textarea>", page).group(1))
+    source = html.unescape(re.search(r'<iframe src="([^"]+)"', snippet).group(1))
+    assert source == f"http://localhost/embed/grids?area={STREET}&layers=grids%2Cstations"
+    assert demo_client.get(source.removeprefix("http://localhost")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("", 400),
+        (f"area={STREET}&zoom=3", 400),
+        (f"area={STREET}&layers=grids,heatmap", 400),
+        (f"area={STREET}&base=http://evil.example/{{z}}", 400),
+        (f"area={STREET}&colour=rainbow", 400),
+        ("area=999", 404),
+    ],
+)
+def test_bad_map_parameters(demo_client, query, status):
+    for path in ("/maps/grids", "/embed/grids"):
+        response = demo_client.get(f"{path}?{query}")
+        assert response.status_code == status, path
+        assert response.mimetype == "application/problem+json"
+
+
+# -- in a browser -------------------------------------------------------------------
+
+
+class _Portal(BaseHTTPRequestHandler):
+    """Another site on another local origin that frames a gridmap embed."""
+
+    embed_url = ""
+
+    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        body = (
+            f'<!doctype html><title>portal</title><iframe src="{self.embed_url}" '
+            'width="600" height="400"></iframe>'
+        )
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _portal(port: int, embed_url: str) -> ThreadingHTTPServer:
+    handler = type("Portal", (_Portal,), {"embed_url": embed_url})
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def browser() -> Iterator:
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def _offline_page(browser, origin: str):
+    """A page that refuses every request leaving the local origins, and records
+    failed requests and console errors."""
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("requestfailed", lambda r: problems.append(f"failed {r.url}"))
+    page.on(
+        "console", lambda m: problems.append(f"console {m.text}") if m.type == "error" else None
+    )
+    page.on(
+        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
+
+    def route(r):
+        if r.request.url.startswith(("http://127.0.0.1", "data:")):
+            r.continue_()
+        else:
+            problems.append(f"external {r.request.url}")
+            r.abort()
+
+    page.route("**/*", route)
+    return page, problems
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
+def test_the_grids_page_in_a_browser_shows_every_grid_and_station(
+    browser, demo_db_url, demo_engine
+):
+    grids = count(demo_engine, "SELECT count(*) FROM grids WHERE active")
+    stations = count(demo_engine, "SELECT count(*) FROM stations")
+    with serving(demo_db_url) as base:
+        page, problems = _offline_page(browser, base)
+        page.goto(f"{base}/maps/grids?area={STREET}", wait_until="networkidle")
+        # Grid polygons and station markers are Leaflet's interactive paths; roads are not.
+        assert page.locator("path.leaflet-interactive").count() == grids + stations
+        assert page.locator(".gridmap-legend").count() == 2
+        assert (
+            page.locator(".leaflet-control-zoom-fullscreen, .leaflet-control-measure").count() == 2
+        )
+        assert problems == []
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
+def test_an_embed_loads_in_an_allowed_portal_and_is_refused_in_another(browser, demo_db_url):
+    allowed_port, other_port = free_port(), free_port()
+    with serving(demo_db_url, GRIDMAP_EMBED_ORIGINS=f"http://127.0.0.1:{allowed_port}") as base:
+        embed = f"{base}/embed/grids?area={STREET}&layers=grids"
+        portals = [_portal(allowed_port, embed), _portal(other_port, embed)]
+        try:
+            page, problems = _offline_page(browser, base)
+            page.goto(f"http://127.0.0.1:{allowed_port}/", wait_until="networkidle")
+            frame = page.frames[1]
+            frame.wait_for_selector(".leaflet-container")
+            assert frame.locator("path.leaflet-interactive").count() > 0
+            assert problems == []
+
+            refused, _ = _offline_page(browser, base)
+            refused.goto(f"http://127.0.0.1:{other_port}/", wait_until="networkidle")
+            assert refused.frames[1].locator(".leaflet-container").count() == 0
+        finally:
+            for portal in portals:
+                portal.shutdown()
+
+
+def test_render_writes_a_map_that_needs_no_server(demo_db_url, demo_engine, tmp_path):
+    out = tmp_path / "map.html"
+    run_cli(
+        "render",
+        "510107015002",
+        "--layer",
+        "grids-by-place",
+        "-o",
+        str(out),
+        env=cli_env(demo_db_url),
+    )
+    page = out.read_text(encoding="utf-8")
+    assets = ASSET.findall(page)
+    assert assets and all(url.startswith("data:") for url in assets)
+    with demo_engine.connect() as conn:
+        codes = (
+            conn.execute(
+                text(
+                    "SELECT g.code FROM grids g JOIN areas a ON a.id = g.community_id "
+                    "WHERE a.code = '510107015002' AND g.active"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert codes and all(f'"{code}"' in page for code in codes)
