@@ -1,4 +1,5 @@
-"""Map pages (``/maps/...``), embeds for other portals (``/embed/...``) and their assets.
+"""Map pages (``/maps/grids``, ``/maps/coverage``, ``/maps/plans/ID``), embeds for
+other portals (``/embed/...``) and their assets.
 
 Every asset is served from ``layers/static`` (no CDN). Pages may only be framed by
 gridmap itself (``X-Frame-Options: SAMEORIGIN``); embeds carry
@@ -17,14 +18,17 @@ from werkzeug.exceptions import BadRequest
 
 from api.auth import current_principal
 from api.database import db_session
+from gridmap.coverage import METHODS
+from gridmap.models import STATION_KINDS
 from layers.assets import STATIC_DIR
 from layers.base import BASE_MAPS, served
-from layers.pages import GRID_MAP_LAYERS, grids_map
+from layers.pages import GRID_MAP_LAYERS, coverage_map, grids_map, plan_map
 
 bp = Blueprint("maps", __name__)
 
-#: Query parameters a grids map takes.
+#: Query parameters of each kind of map.
 MAP_PARAMETERS = {"area", "layers", "base", "colour"}
+COVERAGE_PARAMETERS = {"area", "kind", "minutes", "method", "base"}
 
 
 def _origins() -> list[str]:
@@ -34,26 +38,35 @@ def _origins() -> list[str]:
     return list(value)
 
 
-def _map_args() -> dict[str, Any]:
-    """The map's parameters from the query string; 400 for anything unknown or wrong."""
-    unknown = sorted(set(request.args) - MAP_PARAMETERS)
+def _base(allowed: set[str]) -> str:
+    """The base map asked for (or configured); 400 for unknown parameters or bases."""
+    unknown = sorted(set(request.args) - allowed)
     if unknown:
         raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
+    base = request.args.get("base", current_app.config["MAP_BASE"])
+    names = set(BASE_MAPS) | {"intranet"}
+    if base not in names:
+        raise BadRequest(f"base must be one of {', '.join(sorted(names))}")
+    return current_app.config["MAP_TILE_URL"] or "none" if base == "intranet" else base
+
+
+def _area() -> str:
     area = request.args.get("area")
     if not area:
         raise BadRequest("area is required: a street or community code")
+    return area
+
+
+def _map_args() -> dict[str, Any]:
+    """The grids map's parameters from the query string; 400 for anything wrong."""
+    base = _base(MAP_PARAMETERS)
+    area = _area()
     layers = [x for x in request.args.get("layers", ",".join(GRID_MAP_LAYERS)).split(",") if x]
     wrong = sorted(set(layers) - set(GRID_MAP_LAYERS))
     if wrong:
         raise BadRequest(
             f"unknown layer(s) {', '.join(wrong)}; one of {', '.join(GRID_MAP_LAYERS)}"
         )
-    base = request.args.get("base", current_app.config["MAP_BASE"])
-    allowed = set(BASE_MAPS) | {"intranet"}
-    if base not in allowed:
-        raise BadRequest(f"base must be one of {', '.join(sorted(allowed))}")
-    if base == "intranet":
-        base = current_app.config["MAP_TILE_URL"] or "none"
     colour = request.args.get("colour", "kind")
     if colour not in ("kind", "place"):
         raise BadRequest("colour must be kind or place")
@@ -96,11 +109,77 @@ def grids_page() -> Response:
 @bp.route("/embed/grids")
 def grids_embed() -> Response:
     """The grids map for an iframe in another portal: no tools, viewer data only."""
-    html = _render(_map_args(), staff=False, tools=False)
+    return _embeddable(_render(_map_args(), staff=False, tools=False))
+
+
+def _coverage_args() -> dict[str, Any]:
+    """The coverage map's parameters from the query string; 400 for anything wrong."""
+    base = _base(COVERAGE_PARAMETERS)
+    area = _area()
+    kind = request.args.get("kind")
+    if kind not in STATION_KINDS:
+        raise BadRequest(f"kind is required, one of {', '.join(STATION_KINDS)}")
+    try:
+        minutes = float(request.args.get("minutes", 10))
+    except ValueError:
+        raise BadRequest("minutes must be a number") from None
+    if not 1 <= minutes <= 60:
+        raise BadRequest("minutes must be between 1 and 60")
+    method = request.args.get("method", "auto")
+    if method not in METHODS:
+        raise BadRequest(f"method must be one of {', '.join(METHODS)}")
+    return {"code": area, "kind": kind, "minutes": minutes, "method": method, "base": base}
+
+
+def _coverage(tools: bool) -> str:
+    url = served(url_for("maps.static", filename=""))
+    with db_session() as session:
+        fmap = coverage_map(
+            session,
+            url=url,
+            tile_key=current_app.config["MAP_TILE_KEY"],
+            tools=tools,
+            **_coverage_args(),
+        )
+    return fmap.get_root().render()
+
+
+def _embeddable(html: str) -> Response:
     response = Response(html, mimetype="text/html")
     ancestors = " ".join(["'self'", *_origins()])
     response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
     return response
+
+
+@bp.route("/maps/coverage")
+def coverage_page() -> Response:
+    """Buildings by walking minutes to the nearest station of a kind, gap areas, service
+    areas and a summary, with tools."""
+    return Response(_coverage(tools=True), mimetype="text/html")
+
+
+@bp.route("/embed/coverage")
+def coverage_embed() -> Response:
+    """The coverage map for an iframe in another portal (no per-building figures)."""
+    return _embeddable(_coverage(tools=False))
+
+
+@bp.route("/maps/plans/<int:plan_id>")
+def plan_page(plan_id: int) -> Response:
+    """A draft plan over today's grids, its measures and the buildings changing grid."""
+    base = _base({"base"})
+    url = served(url_for("maps.static", filename=""))
+    with db_session() as session:
+        fmap = plan_map(
+            session,
+            plan_id,
+            url,
+            staff=current_principal().may("staff"),
+            base=base,
+            tile_key=current_app.config["MAP_TILE_KEY"],
+        )
+        html = fmap.get_root().render()
+    return Response(html, mimetype="text/html")
 
 
 @bp.route("/embed")

@@ -55,7 +55,11 @@ def _style(by_place: bool):
 
 
 def grids_layer(
-    features: Sequence[dict], staff: bool = False, by_place: bool = False, name: str = "grids"
+    features: Sequence[dict],
+    staff: bool = False,
+    by_place: bool = False,
+    name: str = "grids",
+    show: bool = True,
 ) -> folium.FeatureGroup:
     """A layer of grid polygons.
 
@@ -68,8 +72,10 @@ def grids_layer(
         Show the worker's name in the tooltip (never their contacts).
     by_place
         Colour general grids by place type instead of by kind.
+    show
+        Whether the layer is on when the map opens.
     """
-    group = folium.FeatureGroup(name=name)
+    group = folium.FeatureGroup(name=name, show=show)
     fields = ["code", "name", "kind", "households", "buildings"]
     aliases = ["编码 code", "名称 name", "类型 kind", "户数 households", "楼栋 buildings"]
     if staff:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import folium
+import numpy as np
 import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping, shape
@@ -16,11 +17,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridmap import features
+from gridmap.coverage import analyse
 from gridmap.features import NotFound, Query
 from gridmap.io.layers import LAYERS
-from gridmap.models import Area, Worker
+from gridmap.models import Area, Building, Worker
+from gridmap.redraw import plans
 from layers.base import AssetUrl, base_map
+from layers.coverage import (
+    GAP_COLOUR,
+    SERVICE_COLOUR,
+    SummaryBox,
+    areas_layer,
+    buildings_layer,
+    coverage_legend,
+)
 from layers.grids import grid_labels, grids_layer, grids_legend
+from layers.plan import metrics_text, moved_layer, plan_layer
 from layers.stations import stations_layer, stations_legend
 
 #: Layers a grids map can show.
@@ -64,6 +76,20 @@ def _point_features(session: Session, layer: str, code: str) -> list[dict]:
     ]
 
 
+def _roads(session: Session, code: str) -> folium.FeatureGroup:
+    roads = folium.FeatureGroup(name="roads")
+    for road in _point_features(session, "roads", code):
+        folium.GeoJson(
+            road,
+            style_function=lambda f: {
+                "color": "#8a8a8a" if f["properties"]["barrier"] else "#bdbdbd",
+                "weight": 3 if f["properties"]["barrier"] else 1.5,
+            },
+            interactive=False,
+        ).add_to(roads)
+    return roads
+
+
 def grids_map(
     session: Session,
     code: str,
@@ -85,17 +111,7 @@ def grids_map(
     boundary = to_shape(_area(session, code).geom)
     fmap = base_map(shapely.bounds(boundary).tolist(), url, base, tile_key, tools)
     if "roads" in layers and base == "none":
-        roads = folium.FeatureGroup(name="roads")
-        for road in _point_features(session, "roads", code):
-            folium.GeoJson(
-                road,
-                style_function=lambda f: {
-                    "color": "#8a8a8a" if f["properties"]["barrier"] else "#bdbdbd",
-                    "weight": 3 if f["properties"]["barrier"] else 1.5,
-                },
-                interactive=False,
-            ).add_to(roads)
-        roads.add_to(fmap)
+        _roads(session, code).add_to(fmap)
     if "grids" in layers:
         grids = grid_features(session, code, staff)
         grids_layer(grids, staff=staff, by_place=by_place).add_to(fmap)
@@ -109,5 +125,111 @@ def grids_map(
     if "stations" in layers:
         stations_layer(_point_features(session, "stations", code)).add_to(fmap)
         fmap.add_child(stations_legend())
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    return fmap
+
+
+def coverage_map(
+    session: Session,
+    code: str,
+    kind: str,
+    url: AssetUrl,
+    minutes: float = 10,
+    method: str = "auto",
+    base: str = "none",
+    tile_key: str | None = None,
+    tools: bool = True,
+) -> folium.Map:
+    """Who reaches a station of ``kind`` within ``minutes``: buildings by walking
+    minutes (no household figures), gap areas, service areas, stations, a summary."""
+    result = analyse(session, code, kind, minutes, method)
+    data, frame = result.data, result.data.frame
+    fmap = base_map(
+        shapely.bounds(frame.to_lonlat(data.area_m)).tolist(), url, base, tile_key, tools
+    )
+    if base == "none":
+        _roads(session, code).add_to(fmap)
+    reached = np.isfinite(result.distance)
+    buildings = [
+        {
+            "type": "Feature",
+            "geometry": mapping(frame.to_lonlat(data.buildings.shapes_m[k])),
+            "properties": {
+                "code": data.buildings.codes[k],
+                "minutes": round(float(result.minutes_to[k]), 1) if reached[k] else None,
+                "covered": bool(result.covered[k]),
+            },
+        }
+        for k in range(len(data.buildings.ids))
+    ]
+    service = [mapping(p) for p in result.service_areas() if p is not None]
+    areas_layer(service, "service areas", SERVICE_COLOUR, dashed=True).add_to(fmap)
+    areas_layer([mapping(p) for p in result.gaps()], "gap areas", GAP_COLOUR).add_to(fmap)
+    buildings_layer(buildings, minutes).add_to(fmap)
+    stations = [
+        {
+            "type": "Feature",
+            "geometry": mapping(frame.to_lonlat(shapely.Point(xy))),
+            "properties": {"name": name, "kind": kind, "capacity": capacity},
+        }
+        for xy, name, capacity in zip(
+            data.stations.xy, data.stations.names, data.stations.capacity, strict=True
+        )
+    ]
+    stations_layer(stations).add_to(fmap)
+    totals = result.summary()
+    share = "-" if totals["share"] is None else f"{totals['share']:.0%}"
+    fmap.add_child(
+        SummaryBox(
+            f"{kind} within {minutes:g} min ({result.distance_m:g} m, {result.method}): "
+            f"{totals['households_covered']:,} of {totals['households']:,} households ({share})"
+        )
+    )
+    fmap.add_child(coverage_legend())
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    return fmap
+
+
+def plan_map(
+    session: Session,
+    plan_id: int,
+    url: AssetUrl,
+    staff: bool = False,
+    base: str = "none",
+    tile_key: str | None = None,
+    tools: bool = True,
+) -> folium.Map:
+    """A draft over today's grids (toggle them in the layer control), its measures,
+    and the buildings that change grid."""
+    plan = plans.get_plan(session, plan_id)
+    code = plan.community.code
+    boundary = to_shape(plan.community.geom)
+    fmap = base_map(shapely.bounds(boundary).tolist(), url, base, tile_key, tools)
+    if base == "none":
+        _roads(session, code).add_to(fmap)
+    today = [g for g in grid_features(session, code, staff) if g["properties"]["kind"] != "master"]
+    grids_layer(today, staff=staff, name="today", show=False).add_to(fmap)
+    drafted = [
+        {"type": "Feature", "geometry": mapping(geom), "properties": props}
+        for props, geom in plans.plan_features(plan)
+    ]
+    plan_layer(drafted).add_to(fmap)
+    moves = plans.diff(session, plan)["moves"]
+    where = dict(
+        session.execute(
+            select(Building.code, Building.point).where(
+                Building.code.in_([m["building"] for m in moves])
+            )
+        ).all()
+    )
+    points = []
+    for move in moves:
+        point = to_shape(where[move["building"]])
+        points.append(
+            (point.x, point.y, f"{move['building']}: {move['from'] or '-'} → {move['to']}")
+        )
+    moved_layer(points).add_to(fmap)
+    fmap.add_child(SummaryBox(metrics_text(plans.summary(plan))))
+    fmap.add_child(grids_legend())
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap

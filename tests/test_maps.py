@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import threading
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -233,3 +234,65 @@ def test_render_writes_a_map_that_needs_no_server(demo_db_url, demo_engine, tmp_
             .all()
         )
     assert codes and all(f'"{code}"' in page for code in codes)
+
+
+def test_coverage_embed_and_bad_coverage_parameters(demo_client):
+    embed = demo_client.get(f"/embed/coverage?area={STREET}&kind=canteen&minutes=15")
+    assert embed.status_code == 200
+    assert embed.headers["Content-Security-Policy"].startswith("frame-ancestors 'self'")
+    page = embed.get_data(as_text=True)
+    assert '"households"' not in page  # aggregates in the summary only, nothing per building
+    for query in (
+        "",
+        f"area={STREET}",
+        f"area={STREET}&kind=spa",
+        f"area={STREET}&kind=canteen&minutes=abc",
+        f"area={STREET}&kind=canteen&minutes=0",
+        f"area={STREET}&kind=canteen&method=bus",
+        f"area={STREET}&kind=canteen&layers=grids",
+    ):
+        response = demo_client.get(f"/maps/coverage?{query}")
+        assert response.status_code == 400, query
+    assert demo_client.get("/maps/coverage?area=999&kind=canteen").status_code == 404
+    assert demo_client.get("/maps/plans/999").status_code == 404
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
+def test_the_coverage_and_plan_pages_in_a_browser(browser, demo_db_url, demo_engine, demo_tokens):
+    residential = count(
+        demo_engine,
+        "SELECT count(*) FROM buildings b JOIN areas a ON ST_Intersects(a.geom, b.point) "
+        f"WHERE a.code = '{STREET}' AND b.households > 0",
+    )
+    canteens = count(demo_engine, "SELECT count(*) FROM stations WHERE kind = 'canteen'")
+    with serving(demo_db_url) as base:
+        page, problems = _offline_page(browser, base)
+        page.goto(f"{base}/maps/coverage?area={STREET}&kind=canteen", wait_until="networkidle")
+        # Buildings and stations are interactive; gap and service areas are not.
+        assert page.locator("path.leaflet-interactive").count() == residential + canteens
+        assert "of 24," in page.locator(".gridmap-summary").inner_text()
+        assert problems == []
+
+        request = urllib.request.Request(
+            f"{base}/api/v1/plans",
+            data=json.dumps({"area": "510107015002"}).encode(),
+            headers={**bearer(demo_tokens["planner"]), "Content-Type": "application/json"},
+        )
+        plan = json.load(urllib.request.urlopen(request))
+        moves = json.load(urllib.request.urlopen(f"{base}/api/v1/plans/{plan['id']}/diff"))
+        planned = sum(plan["metrics"]["grids"].values())
+        page.goto(f"{base}/maps/plans/{plan['id']}", wait_until="networkidle")
+        # Today's grids start hidden; the plan's grids and the moved buildings are drawn.
+        assert page.locator("path.leaflet-interactive").count() == planned + len(moves["moves"])
+        page.get_by_label("today").check()
+        today = count(
+            demo_engine,
+            "SELECT count(*) FROM grids g JOIN areas a ON a.id = g.community_id "
+            "WHERE a.code = '510107015002' AND g.active AND g.kind <> 'master'",
+        )
+        assert (
+            page.locator("path.leaflet-interactive").count()
+            == planned + len(moves["moves"]) + today
+        )
+        assert "validator clean" in page.locator(".gridmap-summary").inner_text()
+        assert problems == []

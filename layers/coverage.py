@@ -1,0 +1,101 @@
+"""The coverage layer: buildings coloured by walking minutes to the nearest station of
+a kind (uncovered ones distinct), gap areas, service areas, and a summary box."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import folium
+from branca.element import MacroElement, Template
+
+from layers.base import Legend
+
+#: Walking minutes bands: upper bound, colour, label.
+BANDS = (
+    (5, "#1a9850", "≤ 5 min"),
+    (10, "#91cf60", "5-10 min"),
+    (15, "#fc8d59", "10-15 min"),
+    (float("inf"), "#d73027", "> 15 min or unreachable"),
+)
+GAP_COLOUR = "#d73027"
+SERVICE_COLOUR = "#2c7fb8"
+
+
+def band(minutes: float | None, circle: float) -> tuple[str, str]:
+    """Colour and label of a building's walking minutes (``None``: unreachable)."""
+    if minutes is None:
+        return BANDS[-1][1], BANDS[-1][2]
+    for upper, colour, label in BANDS:
+        if minutes <= upper:
+            return colour, label
+    return BANDS[-1][1], BANDS[-1][2]
+
+
+def buildings_layer(features: Sequence[dict], circle: float) -> folium.FeatureGroup:
+    """Buildings (footprints or points) with ``code``, ``minutes`` and ``covered``."""
+    group = folium.FeatureGroup(name="buildings by walking minutes")
+
+    def style(feature: dict) -> dict:
+        colour, _ = band(feature["properties"]["minutes"], circle)
+        return {"color": colour, "fillColor": colour, "weight": 1, "fillOpacity": 0.8}
+
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": list(features)},
+        style_function=style,
+        marker=folium.CircleMarker(radius=4),
+        tooltip=folium.GeoJsonTooltip(
+            fields=["code", "minutes", "covered"],
+            aliases=["楼栋 building", "分钟 minutes", "覆盖 covered"],
+        ),
+    ).add_to(group)
+    return group
+
+
+def areas_layer(
+    geometries: Sequence[dict], name: str, colour: str, dashed: bool = False
+) -> folium.FeatureGroup:
+    """Polygons of one kind (gap areas, service areas), outlined in one colour."""
+    group = folium.FeatureGroup(name=name)
+    for geometry in geometries:
+        folium.GeoJson(
+            geometry,
+            style_function=lambda f: {
+                "color": colour,
+                "weight": 2,
+                "dashArray": "6 4" if dashed else None,
+                "fillColor": colour,
+                "fillOpacity": 0.15,
+            },
+            interactive=False,
+        ).add_to(group)
+    return group
+
+
+class SummaryBox(MacroElement):
+    """Households covered and their share, top centre."""
+
+    _template = Template(
+        """
+        {% macro html(this, kwargs) %}
+        <div class="gridmap-summary" style="position: absolute; top: 10px; left: 50%;
+             transform: translateX(-50%); z-index: 1000; background: white;
+             padding: 6px 12px; border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,.3);
+             font: 13px/1.5 sans-serif;">
+          {{ this.text }}
+        </div>
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, text: str):
+        super().__init__()
+        self._name = "SummaryBox"
+        self.text = text
+
+
+def coverage_legend() -> Legend:
+    """The legend of :func:`buildings_layer` and the gap areas."""
+    entries = [(label, colour) for _, colour, label in BANDS]
+    return Legend(
+        "步行时间 walking minutes", [*entries, ("服务盲区 gap area", GAP_COLOUR)], corner="left"
+    )
