@@ -22,7 +22,8 @@ from gridmap.coverage import METHODS
 from gridmap.models import STATION_KINDS
 from layers.assets import STATIC_DIR
 from layers.base import BASE_MAPS, served
-from layers.pages import GRID_MAP_LAYERS, coverage_map, grids_map, plan_map
+from layers.editor import editor_map
+from layers.pages import GRID_MAP_LAYERS, area_bounds, coverage_map, grids_map, plan_map
 
 bp = Blueprint("maps", __name__)
 
@@ -180,6 +181,19 @@ def plan_page(plan_id: int) -> Response:
         )
         html = fmap.get_root().render()
     return Response(html, mimetype="text/html")
+
+
+@bp.route("/editor")
+def editor_page() -> Response:
+    """The grid editor of an area. Saving needs a planner token, typed into the page
+    (kept in the browser's session storage and sent as a bearer token)."""
+    _base({"area"})
+    code = _area()
+    with db_session() as session:
+        bounds = area_bounds(session, code)
+    url = served(url_for("maps.static", filename=""))
+    html = editor_map(bounds, url, code, url_for("grids.Collection").rsplit("/", 1)[0])
+    return Response(html.get_root().render(), mimetype="text/html")
 
 
 @bp.route("/embed")

@@ -46,6 +46,16 @@ def _area(session: Session, code: str) -> Area:
     return area
 
 
+def area_bounds(session: Session, code: str) -> list[float]:
+    """An area's (minlon, minlat, maxlon, maxlat).
+
+    Raises
+    ------
+    NotFound
+    """
+    return shapely.bounds(to_shape(_area(session, code).geom)).tolist()
+
+
 def grid_features(session: Session, code: str, staff: bool) -> list[dict]:
     """The area's active grids as GeoJSON features with their figures."""
     page = features.select_features(session, LAYERS["grids"], Query(area=code))
@@ -108,8 +118,7 @@ def grids_map(
     NotFound
         No area has that code.
     """
-    boundary = to_shape(_area(session, code).geom)
-    fmap = base_map(shapely.bounds(boundary).tolist(), url, base, tile_key, tools)
+    fmap = base_map(area_bounds(session, code), url, base, tile_key, tools)
     if "roads" in layers and base == "none":
         _roads(session, code).add_to(fmap)
     if "grids" in layers:

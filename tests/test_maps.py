@@ -34,11 +34,21 @@ def mentions(page: str, value: str) -> bool:
     return value in page or json.dumps(value)[1:-1] in page
 
 
-def test_a_grids_page_loads_only_its_own_assets(demo_client):
-    response = demo_client.get(f"/maps/grids?area={STREET}")
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/maps/grids?area={STREET}",
+        f"/maps/coverage?area={STREET}&kind=canteen",
+        f"/editor?area={STREET}",
+        f"/embed/grids?area={STREET}",
+    ],
+)
+def test_every_page_loads_only_its_own_assets(demo_client, path):
+    response = demo_client.get(path)
     assert response.status_code == 200
     assert response.mimetype == "text/html"
-    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    if not path.startswith("/embed"):
+        assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
     page = response.get_data(as_text=True)
     assets = ASSET.findall(page)
     assert assets, "the page loads Leaflet from somewhere"
@@ -47,6 +57,12 @@ def test_a_grids_page_loads_only_its_own_assets(demo_client):
         if url.startswith("/maps/static/"):
             assert demo_client.get(url).status_code == 200, url
     assert not re.search(r'(?:src|href)="https?://', page)
+
+
+def test_the_editor_needs_an_area(demo_client):
+    assert demo_client.get("/editor").status_code == 400
+    assert demo_client.get("/editor?area=999").status_code == 404
+    assert demo_client.get(f"/editor?area={STREET}&base=osm").status_code == 400
 
 
 def test_worker_names_are_for_staff_and_never_in_an_embed(demo_client, demo_tokens, demo_engine):
@@ -296,3 +312,67 @@ def test_the_coverage_and_plan_pages_in_a_browser(browser, demo_db_url, demo_eng
         )
         assert "validator clean" in page.locator(".gridmap-summary").inner_text()
         assert problems == []
+
+
+SHRINK = """([id, factor]) => {
+    const layer = window.gridmapEditorLayers.grids.getLayers().find(l => l.gridId === id);
+    const c = layer.getBounds().getCenter();
+    const move = x => Array.isArray(x) ? x.map(move)
+        : L.latLng(c.lat + (x.lat - c.lat) * factor, c.lng + (x.lng - c.lng) * factor);
+    layer.setLatLngs(move(layer.getLatLngs()));
+    layer.fire("pm:edit");
+}"""
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
+def test_the_editor_refuses_a_gap_and_saves_with_the_neighbours(
+    browser, demo_db_url, demo_engine, demo_tokens
+):
+    area = "510107015002"
+    grid_id, version, area_m2 = (
+        demo_engine.connect()
+        .execute(
+            text(
+                "SELECT g.id, g.version, ST_Area(g.geom::geography) FROM grids g JOIN areas a "
+                "ON a.id = g.community_id WHERE a.code = :a AND g.active AND g.kind = 'general' "
+                "ORDER BY g.code LIMIT 1"
+            ),
+            {"a": area},
+        )
+        .one()
+    )
+    with serving(demo_db_url) as base:
+        page, problems = _offline_page(browser, base)
+        page.goto(f"{base}/editor?area={area}", wait_until="networkidle")
+        page.fill("#gm-token", demo_tokens["planner"])
+        page.dispatch_event("#gm-token", "change")
+        page.wait_for_function("window.gridmapEditorLayers.grids.getLayers().length > 0")
+
+        page.evaluate(SHRINK, [grid_id, 0.9])
+        page.wait_for_selector("#gm-status.gm-bad")
+        assert "refused (409)" in page.inner_text("#gm-status")
+        assert "is in no grid" in page.inner_text("#gm-status")
+        # The gap is drawn where it is.
+        assert page.evaluate("window.gridmapEditorLayers.findings.getLayers().length") > 0
+        with demo_engine.connect() as conn:
+            assert (
+                conn.execute(
+                    text("SELECT version FROM grids WHERE id = :i"), {"i": grid_id}
+                ).scalar()
+                == version
+            )
+
+        page.check("#gm-adjust")
+        page.wait_for_function("window.gridmapEditorLayers.grids.getLayers().length > 0")
+        page.evaluate(SHRINK, [grid_id, 0.9])
+        page.wait_for_selector("#gm-status.gm-good")
+        assert "saved" in page.inner_text("#gm-status")
+        with demo_engine.connect() as conn:
+            now, now_m2 = conn.execute(
+                text("SELECT version, ST_Area(geom::geography) FROM grids WHERE id = :i"),
+                {"i": grid_id},
+            ).one()
+        assert now == version + 1
+        assert now_m2 == pytest.approx(area_m2 * 0.81, rel=0.02)
+        # 409 answers are expected above; nothing else may fail.
+        assert [p for p in problems if "409" not in p] == []
