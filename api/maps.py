@@ -23,13 +23,20 @@ from gridmap.models import STATION_KINDS
 from layers.assets import STATIC_DIR
 from layers.base import BASE_MAPS, served
 from layers.editor import editor_map
-from layers.pages import GRID_MAP_LAYERS, area_bounds, coverage_map, grids_map, plan_map
+from layers.pages import (
+    DEFAULT_GRID_LAYERS,
+    GRID_MAP_LAYERS,
+    area_bounds,
+    coverage_map,
+    grids_map,
+    plan_map,
+)
 
 bp = Blueprint("maps", __name__)
 
 #: Query parameters of each kind of map.
 MAP_PARAMETERS = {"area", "layers", "base", "colour"}
-COVERAGE_PARAMETERS = {"area", "kind", "minutes", "method", "base"}
+COVERAGE_PARAMETERS = {"area", "kind", "minutes", "method", "base", "sites"}
 
 
 def _origins() -> list[str]:
@@ -62,7 +69,7 @@ def _map_args() -> dict[str, Any]:
     """The grids map's parameters from the query string; 400 for anything wrong."""
     base = _base(MAP_PARAMETERS)
     area = _area()
-    layers = [x for x in request.args.get("layers", ",".join(GRID_MAP_LAYERS)).split(",") if x]
+    layers = [x for x in request.args.get("layers", ",".join(DEFAULT_GRID_LAYERS)).split(",") if x]
     wrong = sorted(set(layers) - set(GRID_MAP_LAYERS))
     if wrong:
         raise BadRequest(
@@ -129,7 +136,17 @@ def _coverage_args() -> dict[str, Any]:
     method = request.args.get("method", "auto")
     if method not in METHODS:
         raise BadRequest(f"method must be one of {', '.join(METHODS)}")
-    return {"code": area, "kind": kind, "minutes": minutes, "method": method, "base": base}
+    sites = request.args.get("sites")
+    if sites is not None and not (sites.isdigit() and 1 <= int(sites) <= 20):
+        raise BadRequest("sites must be a whole number from 1 to 20")
+    return {
+        "code": area,
+        "kind": kind,
+        "minutes": minutes,
+        "method": method,
+        "base": base,
+        "sites": int(sites) if sites else None,
+    }
 
 
 def _coverage(tools: bool) -> str:

@@ -99,3 +99,28 @@ def coverage_legend() -> Legend:
     return Legend(
         "步行时间 walking minutes", [*entries, ("服务盲区 gap area", GAP_COLOUR)], corner="left"
     )
+
+
+def sites_layer(sites: Sequence[dict]) -> folium.FeatureGroup:
+    """Proposed station sites (``rank``, ``location`` [lon, lat], ``gain_households``)."""
+    group = folium.FeatureGroup(name="proposed sites")
+    for site in sites:
+        lon, lat = site["location"]
+        folium.Marker(
+            [lat, lon],
+            icon=folium.DivIcon(
+                html=f'<div class="gridmap-site">{site["rank"]}</div>',
+                icon_size=(24, 24),
+                icon_anchor=(12, 12),
+                class_name="gridmap-site-icon",
+            ),
+            tooltip=f"proposed site {site['rank']}: +{site['gain_households']} households",
+        ).add_to(group)
+    return group
+
+
+SITE_STYLE = (
+    "<style>.gridmap-site { width: 22px; height: 22px; border-radius: 50%; background: #111;"
+    " color: white; font: bold 12px/22px sans-serif; text-align: center;"
+    " border: 2px solid #ffd700; }</style>"
+)

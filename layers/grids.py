@@ -120,3 +120,28 @@ def grids_legend(by_place: bool = False) -> Legend:
         return Legend("一般网格 place type", entries, corner="left")
     entries = [(KIND_NAMES[k], c) for k, c in KIND_COLOURS.items() if k != "master"]
     return Legend("网格 grids", entries, corner="left")
+
+
+FINDING_COLOURS = {"error": "#d7191c", "warning": "#fdae61"}
+
+
+def findings_layer(findings: Sequence[dict]) -> folium.FeatureGroup:
+    """The validator's findings where they are (``kind``, ``severity``, ``detail``,
+    ``geometry``), errors red and warnings orange."""
+    group = folium.FeatureGroup(name="validation findings")
+    for finding in findings:
+        if finding["geometry"] is None:
+            continue
+        colour = FINDING_COLOURS[finding["severity"]]
+        folium.GeoJson(
+            finding["geometry"],
+            style_function=lambda f, colour=colour: {
+                "color": colour,
+                "weight": 3,
+                "fillColor": colour,
+                "fillOpacity": 0.45,
+            },
+            marker=folium.CircleMarker(radius=6),
+            tooltip=f"{finding['kind']}: {finding['detail']}",
+        ).add_to(group)
+    return group

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import folium
 import numpy as np
 import shapely
+from branca.element import Element
 from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping, shape
 from sqlalchemy import select
@@ -21,22 +22,28 @@ from gridmap.coverage import analyse
 from gridmap.features import NotFound, Query
 from gridmap.io.layers import LAYERS
 from gridmap.models import Area, Building, Worker
+from gridmap.planning import plan_sites
 from gridmap.redraw import plans
+from gridmap.topology import validate_area
 from layers.base import AssetUrl, base_map
 from layers.coverage import (
     GAP_COLOUR,
     SERVICE_COLOUR,
+    SITE_STYLE,
     SummaryBox,
     areas_layer,
     buildings_layer,
     coverage_legend,
+    sites_layer,
 )
-from layers.grids import grid_labels, grids_layer, grids_legend
+from layers.grids import findings_layer, grid_labels, grids_layer, grids_legend
 from layers.plan import metrics_text, moved_layer, plan_layer
 from layers.stations import stations_layer, stations_legend
 
-#: Layers a grids map can show.
-GRID_MAP_LAYERS = ("grids", "labels", "stations", "roads")
+#: Layers a grids map can show (findings: the validator's, drawn where they are).
+GRID_MAP_LAYERS = ("grids", "labels", "stations", "roads", "findings")
+#: Layers shown when none are asked for.
+DEFAULT_GRID_LAYERS = ("grids", "labels", "stations", "roads")
 
 
 def _area(session: Session, code: str) -> Area:
@@ -105,7 +112,7 @@ def grids_map(
     code: str,
     url: AssetUrl,
     staff: bool = False,
-    layers: Sequence[str] = GRID_MAP_LAYERS,
+    layers: Sequence[str] = DEFAULT_GRID_LAYERS,
     base: str = "none",
     tile_key: str | None = None,
     tools: bool = True,
@@ -134,6 +141,8 @@ def grids_map(
     if "stations" in layers:
         stations_layer(_point_features(session, "stations", code)).add_to(fmap)
         fmap.add_child(stations_legend())
+    if "findings" in layers:
+        findings_layer(validate_area(session, code).as_dict()["findings"]).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap
 
@@ -148,9 +157,12 @@ def coverage_map(
     base: str = "none",
     tile_key: str | None = None,
     tools: bool = True,
+    sites: int | None = None,
 ) -> folium.Map:
     """Who reaches a station of ``kind`` within ``minutes``: buildings by walking
-    minutes (no household figures), gap areas, service areas, stations, a summary."""
+    minutes (no household figures), gap areas, service areas, stations, a summary;
+    and with ``sites``, that many proposed new sites (maximal covering from road
+    junctions 100 m apart) with each one's gain."""
     result = analyse(session, code, kind, minutes, method)
     data, frame = result.data, result.data.frame
     fmap = base_map(
@@ -186,6 +198,10 @@ def coverage_map(
         )
     ]
     stations_layer(stations).add_to(fmap)
+    if sites:
+        proposal = plan_sites(session, code, kind, minutes, method, k=sites, spacing_m=100)
+        sites_layer(proposal["sites"]).add_to(fmap)
+        fmap.get_root().header.add_child(Element(SITE_STYLE))
     totals = result.summary()
     share = "-" if totals["share"] is None else f"{totals['share']:.0%}"
     fmap.add_child(

@@ -376,3 +376,70 @@ def test_the_editor_refuses_a_gap_and_saves_with_the_neighbours(
         assert now_m2 == pytest.approx(area_m2 * 0.81, rel=0.02)
         # 409 answers are expected above; nothing else may fail.
         assert [p for p in problems if "409" not in p] == []
+
+
+def test_findings_and_proposed_sites_are_drawn(demo_client, demo_tokens):
+    report = demo_client.get(f"/api/v1/validate?area={STREET}").get_json()
+    page = demo_client.get(f"/maps/grids?area={STREET}&layers=grids,findings").get_data(True)
+    drawn = [f for f in report["findings"] if f["geometry"] is not None]
+    assert drawn
+    assert page.count(f"{drawn[0]['kind']}: ") == sum(f["kind"] == drawn[0]["kind"] for f in drawn)
+
+    area = "510107015003"
+    proposal = demo_client.post(
+        "/api/v1/planning/sites",
+        headers=bearer(demo_tokens["planner"]),
+        json={"area": area, "kind": "elderly_care", "k": 2, "spacing_m": 100},
+    ).get_json()
+    page = demo_client.get(f"/maps/coverage?area={area}&kind=elderly_care&sites=2").get_data(True)
+    for site in proposal["sites"]:
+        assert f"proposed site {site['rank']}: +{site['gain_households']} households" in page
+    assert (
+        demo_client.get(f"/maps/coverage?area={area}&kind=elderly_care&sites=99").status_code == 400
+    )
+
+
+def test_render_coverage_and_plan_maps(demo_db_url, demo_client, demo_tokens, tmp_path):
+    env = cli_env(demo_db_url)
+    coverage = tmp_path / "coverage.html"
+    run_cli(
+        "render", STREET, "--layer", "coverage", "--kind", "canteen", "-o", str(coverage), env=env
+    )
+    assert "gridmap-summary" in coverage.read_text(encoding="utf-8")
+    assert (
+        run_cli(
+            "render", STREET, "--layer", "coverage", "-o", str(coverage), env=env, check=False
+        ).returncode
+        == 2
+    )
+    plan = demo_client.post(
+        "/api/v1/plans", headers=bearer(demo_tokens["planner"]), json={"area": "510107015002"}
+    ).get_json()
+    out = tmp_path / "plan.html"
+    run_cli(
+        "render",
+        "510107015002",
+        "--layer",
+        "plan",
+        "--plan",
+        str(plan["id"]),
+        "-o",
+        str(out),
+        env=env,
+    )
+    page = out.read_text(encoding="utf-8")
+    assert all(url.startswith("data:") for url in ASSET.findall(page))
+    assert f"plan {plan['id']} (draft)" in page
+    wrong = run_cli(
+        "render",
+        "510107015001",
+        "--layer",
+        "plan",
+        "--plan",
+        str(plan["id"]),
+        "-o",
+        str(out),
+        env=env,
+        check=False,
+    )
+    assert wrong.returncode == 2 and "not a plan of" in wrong.stderr
