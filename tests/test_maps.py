@@ -443,3 +443,17 @@ def test_render_coverage_and_plan_maps(demo_db_url, demo_client, demo_tokens, tm
         check=False,
     )
     assert wrong.returncode == 2 and "not a plan of" in wrong.stderr
+
+
+def test_the_base_map_is_a_setting(demo_db_url):
+    from api import create_app
+
+    intranet = "http://tiles.intranet.example/{z}/{x}/{y}.png"
+    app = create_app({"TESTING": True, "DATABASE_URL": demo_db_url, "MAP_TILE_URL": intranet})
+    client = app.test_client()
+    plain = client.get(f"/maps/grids?area={STREET}&layers=grids").get_data(True)
+    assert "L.tileLayer" not in plain
+    assert intranet in client.get(f"/maps/grids?area={STREET}&base=intranet").get_data(True)
+    assert "tile.openstreetmap.org" in client.get(f"/maps/grids?area={STREET}&base=osm").get_data(
+        True
+    )
