@@ -136,9 +136,11 @@ class Partitioner:
         length = None
         if self.centroids is not None:
             xy = self.centroids[members]
-            length = np.hypot(*(xy[rows] - xy[cols]).T)
-        best: tuple[float, np.ndarray, int] | None = None
-        fallback: tuple[float, np.ndarray, int] | None = None
+            # Never zero: csgraph reads a zero weight as no edge.
+            length = np.maximum(np.hypot(*(xy[rows] - xy[cols]).T), 1e-6)
+        # (score, tree node whose subtree is one side, its part count, preorder, sizes)
+        best: tuple | None = None
+        fallback: tuple | None = None
         for attempt in range(MAX_TREES):
             if attempt >= self.trees and best is not None:
                 break
@@ -168,7 +170,6 @@ class Partitioner:
                 miss = np.abs(below[nearest] - ideal)
                 if ok.any():
                     score = ((in_a != in_b) @ cost) * (1 + BALANCE * miss * k / total)
-
                     i = int(np.argmin(score))
                     if best is None or score[i] < best[0]:
                         best = (score[i], nearest[i], k1, position, size)
