@@ -200,6 +200,48 @@ def reshape(args: dict[str, Any], feature: dict[str, Any], plan_id: int, key: st
     return geojson_response(body)
 
 
+class PlanSplitSchema(ma.Schema):
+    """Where to cut a draft's grid."""
+
+    line = ma.fields.Dict(
+        required=True,
+        metadata={
+            "description": "GeoJSON LineString (EPSG:4326) crossing the grid from edge to edge"
+        },
+    )
+
+
+class PlanMergeSchema(ma.Schema):
+    """Draft grids to merge into the first of them by key."""
+
+    keys = ma.fields.List(Text(), required=True, validate=ma.validate.Length(2, 50))
+
+
+@bp.route("/<int:plan_id>/grids/<key>/split", methods=["POST"])
+@bp.arguments(PlanSplitSchema, location="json", error_status_code=422)
+@bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+@problems(bp, 401, 403, 404, 409, 422)
+def split(body: dict[str, Any], plan_id: int, key: str):
+    """Cut a draft's grid in two along a line; the answer is the whole draft"""
+    require("planner")
+    line = read_geometries(LAYERS["grids"], [body["line"]], None)[0]
+    with db_session() as session:
+        answer = _plan_collection(plans.split_plan_grid(session, plan_id, key, line))
+    return geojson_response(answer)
+
+
+@bp.route("/<int:plan_id>/merge", methods=["POST"])
+@bp.arguments(PlanMergeSchema, location="json", error_status_code=422)
+@bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+@problems(bp, 401, 403, 404, 409, 422)
+def merge(body: dict[str, Any], plan_id: int):
+    """Merge touching sibling grids of a draft; the answer is the whole draft"""
+    require("planner")
+    with db_session() as session:
+        answer = _plan_collection(plans.merge_plan_grids(session, plan_id, body["keys"]))
+    return geojson_response(answer)
+
+
 @bp.route("/<int:plan_id>/diff", methods=["GET"])
 @bp.response(200, DiffSchema)
 @problems(bp, 404)

@@ -678,6 +678,31 @@ def plan_reshape(plan_id: int, key: str, geometry: Path, adjust_neighbours: bool
     _echo_plan(summary)
 
 
+@plan.command(name="split")
+@click.argument("plan_id", type=int)
+@click.argument("key")
+@click.argument("line", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def plan_split(plan_id: int, key: str, line: Path) -> None:
+    """Cut grid KEY of a draft in two along a line from a GeoJSON file."""
+    from gridmap.redraw import plans
+
+    with _transaction() as session:
+        summary = plans.summary(plans.split_plan_grid(session, plan_id, key, _geometry_file(line)))
+    _echo_plan(summary)
+
+
+@plan.command(name="merge")
+@click.argument("plan_id", type=int)
+@click.argument("keys", nargs=-1, required=True)
+def plan_merge(plan_id: int, keys: tuple[str, ...]) -> None:
+    """Merge touching sibling grids KEYS of a draft into the first of them."""
+    from gridmap.redraw import plans
+
+    with _transaction() as session:
+        summary = plans.summary(plans.merge_plan_grids(session, plan_id, list(keys)))
+    _echo_plan(summary)
+
+
 @plan.command(name="apply")
 @click.argument("plan_id", type=int)
 @AUTHOR

@@ -374,3 +374,58 @@ def test_bad_draft_edits_are_refused(
     )
     assert response.status_code == status
     assert plan_geometries(demo_engine, plan["id"]) == before
+
+
+def test_a_draft_grid_is_split_and_merged_back(demo_client, demo_tokens, demo_engine):
+    planner = bearer(demo_tokens["planner"])
+    plan = draw(demo_client, demo_tokens["planner"], COMMUNITIES[1])
+    pid = plan["id"]
+    features = demo_client.get(f"/api/v1/plans/{pid}").get_json()["features"]
+    g01 = shape(next(f["geometry"] for f in features if f["properties"]["key"] == "G01"))
+    minx, miny, maxx, maxy = g01.bounds
+    middle = (miny + maxy) / 2
+    line = {"type": "LineString", "coordinates": [[minx - 0.001, middle], [maxx + 0.001, middle]]}
+    split = demo_client.post(
+        f"/api/v1/plans/{pid}/grids/G01/split", headers=planner, json={"line": line}
+    )
+    assert split.status_code == 200, split.get_json()
+    body = split.get_json()
+    general = [f for f in body["features"] if f["properties"]["kind"] == "general"]
+    assert len(general) == plan["metrics"]["grids"]["general"] + 1
+    assert body["plan"]["metrics"]["validation"]["valid"]
+    assert tiling_error_m2(demo_engine, pid) < 1.0
+    new_key = f"G{len(general):02d}"
+    pieces = {
+        f["properties"]["key"]: shape(f["geometry"])
+        for f in body["features"]
+        if f["properties"]["key"] in ("G01", new_key)
+    }
+    assert union_all(list(pieces.values())).symmetric_difference(g01).area < 1e-10
+    assert pieces["G01"].centroid.y > pieces[new_key].centroid.y  # G01 keeps the north
+
+    merged = demo_client.post(
+        f"/api/v1/plans/{pid}/merge", headers=planner, json={"keys": ["G01", new_key]}
+    )
+    assert merged.status_code == 200, merged.get_json()
+    back = {f["properties"]["key"]: shape(f["geometry"]) for f in merged.get_json()["features"]}
+    assert new_key not in back and not any(k.startswith(f"{new_key}-") for k in back)
+    assert back["G01"].symmetric_difference(g01).area < 1e-10
+    assert tiling_error_m2(demo_engine, pid) < 1.0
+
+    before = plan_geometries(demo_engine, pid)
+    apart = demo_client.post(
+        f"/api/v1/plans/{pid}/merge", headers=planner, json={"keys": ["D01", "G01"]}
+    )
+    assert apart.status_code == 422
+    miss = demo_client.post(
+        f"/api/v1/plans/{pid}/grids/G01/split",
+        headers=planner,
+        json={
+            "line": {
+                "type": "LineString",
+                "coordinates": [[minx - 0.01, miny - 0.01], [minx - 0.005, miny - 0.01]],
+            }
+        },
+    )
+    assert miss.status_code == 422
+    assert plan_geometries(demo_engine, pid) == before

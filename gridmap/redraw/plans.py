@@ -33,7 +33,13 @@ from gridmap.redraw.metrics import TOP_KINDS, plan_metrics, polsby_popper
 from gridmap.settings import LayoutRules
 from gridmap.topology import validate_community
 from gridmap.topology.checks import Finding, GridShape
-from gridmap.topology.edits import hand_over, snap_to_neighbours
+from gridmap.topology.edits import (
+    EditProblem,
+    hand_over,
+    merged,
+    snap_to_neighbours,
+    split_by_line,
+)
 
 KIND_NAMES = {"general": "一般网格", "micro": "微网格", "dedicated": "专属网格"}
 
@@ -220,9 +226,7 @@ def reshape_plan_grid(
     if problems:
         raise ImportRejected([{"index": 0, "field": "geometry", **p} for p in problems])
     plan = _draft(session, plan_id)
-    grid = next((g for g in plan.grids if g.key == key), None)
-    if grid is None:
-        raise NotFound(f"plan {plan_id} has no grid {key!r}")
+    grid = _plan_grid(plan, key)
     rules = _layout_rules(plan)
     before = [f for f in _findings(session, plan) if f.severity == "error"]
     siblings = {
@@ -246,6 +250,12 @@ def reshape_plan_grid(
     grid.geom = from_shape(as_multipolygon(geom), 4326)
     if grid.kind != "micro":
         _redraw_micro(session, plan, [g for g in touched if g.kind == "general"])
+    return _finish_edit(session, plan, before)
+
+
+def _finish_edit(session: Session, plan: Plan, before: list[Finding]) -> Plan:
+    """Refuse the edit if the draft gained errors; else recount and remeasure it."""
+    rules = _layout_rules(plan)
     after = [f for f in _findings(session, plan) if f.severity == "error"]
     fresh = new_errors(before, after, rules)
     if fresh:
@@ -258,6 +268,86 @@ def reshape_plan_grid(
     }
     session.flush()
     return plan
+
+
+def _plan_grid(plan: Plan, key: str) -> PlanGrid:
+    grid = next((g for g in plan.grids if g.key == key), None)
+    if grid is None:
+        raise NotFound(f"plan {plan.id} has no grid {key!r}")
+    return grid
+
+
+def _next_key(plan: Plan, grid: PlanGrid) -> str:
+    """A free key beside ``grid``'s: the next G/D number, or the next micro number."""
+    if grid.kind == "micro":
+        prefix = f"{grid.parent_key}-M"
+    else:
+        prefix = grid.key[0]
+    used = [
+        int(g.key[len(prefix) :])
+        for g in plan.grids
+        if g.key.startswith(prefix) and g.key[len(prefix) :].isdigit()
+    ]
+    return f"{prefix}{max(used, default=0) + 1:02d}"
+
+
+def split_plan_grid(session: Session, plan_id: int, key: str, line: shapely.Geometry) -> Plan:
+    """Cut a draft's grid in two along a line, as a live grid is split; micro grids of
+    a split general grid are drawn again in each piece.
+
+    Raises
+    ------
+    NotFound, Conflict, LayoutRefused
+    EditProblem
+        The line does not cut the grid in two.
+    """
+    plan = _draft(session, plan_id)
+    grid = _plan_grid(plan, key)
+    before = [f for f in _findings(session, plan) if f.severity == "error"]
+    north, south = split_by_line(to_shape(grid.geom), line)
+    grid.geom = from_shape(as_multipolygon(north), 4326)
+    twin = PlanGrid(
+        key=_next_key(plan, grid),
+        kind=grid.kind,
+        parent_key=grid.parent_key,
+        dedicated_category=grid.dedicated_category,
+        households=0,
+        buildings=0,
+        polsby_popper=0.0,
+        geom=from_shape(as_multipolygon(south), 4326),
+    )
+    plan.grids.append(twin)
+    session.flush()
+    if grid.kind == "general":
+        _redraw_micro(session, plan, [grid, twin])
+    return _finish_edit(session, plan, before)
+
+
+def merge_plan_grids(session: Session, plan_id: int, keys: list[str]) -> Plan:
+    """Merge touching sibling grids of a draft into the first of them (by key).
+
+    Raises
+    ------
+    NotFound, Conflict, LayoutRefused
+    EditProblem
+        The grids do not touch, or are not siblings.
+    """
+    plan = _draft(session, plan_id)
+    grids = sorted((_plan_grid(plan, k) for k in set(keys)), key=lambda g: g.key)
+    if len(grids) < 2:
+        raise EditProblem("merging needs at least two grids")
+    if len({(g.kind, g.parent_key) for g in grids}) != 1:
+        raise EditProblem("only grids of the same kind and parent can be merged")
+    before = [f for f in _findings(session, plan) if f.severity == "error"]
+    keep, *gone = grids
+    keep.geom = from_shape(as_multipolygon(merged([to_shape(g.geom) for g in grids])), 4326)
+    gone_keys = {g.key for g in gone}
+    for g in [g for g in plan.grids if g.key in gone_keys or g.parent_key in gone_keys]:
+        plan.grids.remove(g)
+    session.flush()
+    if keep.kind == "general":
+        _redraw_micro(session, plan, [keep])
+    return _finish_edit(session, plan, before)
 
 
 def get_plan(session: Session, plan_id: int) -> Plan:
