@@ -30,7 +30,7 @@ DEDICATED_USES = (
     ("public", "government"),
 )
 #: Spanning trees per split when drawing micro grids.
-MICRO_TREES = 3
+MICRO_TREES = 2
 #: Words in a compound's name that make a public compound a park.
 PARK_WORDS = ("公园", "park", "Park")
 

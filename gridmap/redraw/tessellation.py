@@ -161,7 +161,7 @@ def _adjacency(cells: np.ndarray, block: np.ndarray) -> tuple:
     """Shared boundary lengths between cells, and the part of it between blocks."""
     n = len(cells)
     boundaries = shapely.boundary(cells)
-    a, b = shapely.STRtree(cells).query(cells, predicate="touches")
+    a, b = shapely.STRtree(cells).query(cells, predicate="intersects")
     keep = a < b
     a, b = a[keep], b[keep]
     length = np.asarray(
