@@ -43,7 +43,8 @@ class GridmapState:
         return make_engine(self._url or database_url())
 
 
-def _origins(value: Any) -> list[str]:
+def origin_list(value: Any) -> list[str]:
+    """Origins from a setting: a list, or a comma-separated string from the environment."""
     if isinstance(value, str):
         return [origin.strip() for origin in value.split(",") if origin.strip()]
     return list(value or [])
@@ -127,7 +128,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app,
         resources={
             r"/api/v1/*": {
-                "origins": _origins(app.config["CORS_ORIGINS"]),
+                "origins": origin_list(app.config["CORS_ORIGINS"]),
                 "methods": ["GET", "HEAD", "OPTIONS"],
             }
         },

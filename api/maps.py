@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, request, send_from_directory, url_for
 from werkzeug.exceptions import BadRequest
 
+from api import origin_list
 from api.auth import current_principal
 from api.database import db_session
 from gridmap.coverage import METHODS
@@ -37,13 +38,6 @@ bp = Blueprint("maps", __name__)
 #: Query parameters of each kind of map.
 MAP_PARAMETERS = {"area", "layers", "base", "colour"}
 COVERAGE_PARAMETERS = {"area", "kind", "minutes", "method", "base", "sites"}
-
-
-def _origins() -> list[str]:
-    value = current_app.config["EMBED_ORIGINS"]
-    if isinstance(value, str):
-        return [o.strip() for o in value.split(",") if o.strip()]
-    return list(value)
 
 
 def _base(allowed: set[str]) -> str:
@@ -81,7 +75,7 @@ def _map_args() -> dict[str, Any]:
     return {"area": area, "layers": layers, "base": base, "by_place": colour == "place"}
 
 
-def _render(args: dict[str, Any], staff: bool, tools: bool) -> str:
+def _grids_html(args: dict[str, Any], staff: bool, tools: bool) -> str:
     url = served(url_for("maps.static", filename=""))
     with db_session() as session:
         fmap = grids_map(
@@ -101,8 +95,7 @@ def _render(args: dict[str, Any], staff: bool, tools: bool) -> str:
 @bp.route("/maps/static/<path:filename>")
 def static(filename: str) -> Response:
     """A vendored asset (Leaflet, plugins, their images and licences)."""
-    response = send_from_directory(STATIC_DIR, filename, max_age=86400)
-    return response
+    return send_from_directory(STATIC_DIR, filename, max_age=86400)
 
 
 @bp.route("/maps/grids")
@@ -110,14 +103,14 @@ def grids_page() -> Response:
     """A full page of an area's grids and stations, with layer control, full screen and
     measuring; staff tokens see worker names in the tooltips."""
     args = _map_args()
-    html = _render(args, current_principal().may("staff"), tools=True)
+    html = _grids_html(args, current_principal().may("staff"), tools=True)
     return Response(html, mimetype="text/html")
 
 
 @bp.route("/embed/grids")
 def grids_embed() -> Response:
     """The grids map for an iframe in another portal: no tools, viewer data only."""
-    return _embeddable(_render(_map_args(), staff=False, tools=False))
+    return _embeddable(_grids_html(_map_args(), staff=False, tools=False))
 
 
 def _coverage_args() -> dict[str, Any]:
@@ -149,7 +142,7 @@ def _coverage_args() -> dict[str, Any]:
     }
 
 
-def _coverage(tools: bool) -> str:
+def _coverage_html(tools: bool) -> str:
     url = served(url_for("maps.static", filename=""))
     with db_session() as session:
         fmap = coverage_map(
@@ -164,7 +157,7 @@ def _coverage(tools: bool) -> str:
 
 def _embeddable(html: str) -> Response:
     response = Response(html, mimetype="text/html")
-    ancestors = " ".join(["'self'", *_origins()])
+    ancestors = " ".join(["'self'", *origin_list(current_app.config["EMBED_ORIGINS"])])
     response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
     return response
 
@@ -173,13 +166,13 @@ def _embeddable(html: str) -> Response:
 def coverage_page() -> Response:
     """Buildings by walking minutes to the nearest station of a kind, gap areas, service
     areas and a summary, with tools."""
-    return Response(_coverage(tools=True), mimetype="text/html")
+    return Response(_coverage_html(tools=True), mimetype="text/html")
 
 
 @bp.route("/embed/coverage")
 def coverage_embed() -> Response:
     """The coverage map for an iframe in another portal (no per-building figures)."""
-    return _embeddable(_coverage(tools=False))
+    return _embeddable(_coverage_html(tools=False))
 
 
 @bp.route("/maps/plans/<int:plan_id>")
