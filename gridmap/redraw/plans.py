@@ -51,6 +51,30 @@ def _live_versions(session: Session, community_id: int) -> dict[str, int]:
     return {str(i): v for i, v in rows}
 
 
+def _redraw_rules(plan: Plan) -> RedrawRules:
+    """The plan's ranges and seed as the engine's rules."""
+    return RedrawRules(
+        general=tuple(plan.settings["general"]),
+        micro=tuple(plan.settings["micro"]),
+        seed=plan.settings.get("seed", 0),
+    )
+
+
+def _stored(grid: PlannedGrid, frame: MetricFrame) -> PlanGrid:
+    """A planned grid (metric) as a row of ``plan_grids`` (lon/lat)."""
+    return PlanGrid(
+        key=grid.key,
+        kind=grid.kind,
+        parent_key=grid.parent,
+        dedicated_category=grid.category,
+        households=grid.households,
+        buildings=len(grid.buildings),
+        polsby_popper=round(polsby_popper(grid.geometry), 4),
+        note=grid.note,
+        geom=from_shape(as_multipolygon(frame.to_lonlat(grid.geometry)), 4326),
+    )
+
+
 def _layout_rules(plan: Plan) -> LayoutRules:
     ranges = {k: list(plan.settings[k]) for k in ("general", "micro")}
     return LayoutRules().with_ranges(ranges)
@@ -110,20 +134,7 @@ def create_plan(
         based_on=_live_versions(session, community.id),
         author=author,
     )
-    for g in drawn.grids:
-        plan.grids.append(
-            PlanGrid(
-                key=g.key,
-                kind=g.kind,
-                parent_key=g.parent,
-                dedicated_category=g.category,
-                households=g.households,
-                buildings=len(g.buildings),
-                polsby_popper=round(polsby_popper(g.geometry), 4),
-                note=g.note,
-                geom=from_shape(as_multipolygon(inputs.frame.to_lonlat(g.geometry)), 4326),
-            )
-        )
+    plan.grids.extend(_stored(g, inputs.frame) for g in drawn.grids)
     session.add(plan)
     session.flush()
     report("measuring", 2, 4)
@@ -139,9 +150,7 @@ def _measure(session: Session, plan: Plan, inputs: Inputs | None = None) -> None
     """Recount each planned grid's buildings and households and the plan's metrics
     from the stored polygons (after the plan is drawn or edited)."""
     inputs = inputs or load_inputs(session, plan.community)
-    rules = RedrawRules(
-        general=tuple(plan.settings["general"]), micro=tuple(plan.settings["micro"])
-    )
+    rules = _redraw_rules(plan)
     shapes = inputs.frame.to_metric(np.array([to_shape(g.geom) for g in plan.grids]))
     points = inputs.sites.points
     index, hit = shapely.STRtree(shapes).query(points, predicate="within")
@@ -170,11 +179,7 @@ def _measure(session: Session, plan: Plan, inputs: Inputs | None = None) -> None
 def _redraw_micro(session: Session, plan: Plan, generals: list[PlanGrid]) -> None:
     """Draw the micro grids of these general grids again, inside their new boundaries."""
     inputs = load_inputs(session, plan.community)
-    rules = RedrawRules(
-        general=tuple(plan.settings["general"]),
-        micro=tuple(plan.settings["micro"]),
-        seed=plan.settings.get("seed", 0),
-    )
+    rules = _redraw_rules(plan)
     keys = {g.key for g in generals}
     for old in [g for g in plan.grids if g.kind == "micro" and g.parent_key in keys]:
         plan.grids.remove(old)
@@ -184,18 +189,7 @@ def _redraw_micro(session: Session, plan: Plan, generals: list[PlanGrid]) -> Non
         inside = np.flatnonzero(shapely.within(inputs.sites.points, shape))
         barriers = [b for b in inputs.barriers if b.intersects(shape)]
         for g in micro_grids(shape, inputs.sites.subset(inside), barriers, rules, general.key):
-            plan.grids.append(
-                PlanGrid(
-                    key=g.key,
-                    kind="micro",
-                    parent_key=general.key,
-                    households=g.households,
-                    buildings=len(g.buildings),
-                    polsby_popper=round(polsby_popper(g.geometry), 4),
-                    note=g.note,
-                    geom=from_shape(as_multipolygon(inputs.frame.to_lonlat(g.geometry)), 4326),
-                )
-            )
+            plan.grids.append(_stored(g, inputs.frame))
     session.flush()
 
 
