@@ -457,3 +457,60 @@ def test_the_base_map_is_a_setting(demo_db_url):
     assert "tile.openstreetmap.org" in client.get(f"/maps/grids?area={STREET}&base=osm").get_data(
         True
     )
+
+
+SELECT = """id => {
+    const layer = window.gridmapEditorLayers.grids.getLayers().find(l => l.gridId === id);
+    layer.fire("click", {originalEvent: {shiftKey: true}});
+}"""
+SPLIT = """id => {
+    const editor = window.gridmapEditorLayers;
+    const layer = editor.grids.getLayers().find(l => l.gridId === id);
+    const b = layer.getBounds(), lat = (b.getNorth() + b.getSouth()) / 2;
+    const pad = (b.getEast() - b.getWest()) * 0.2;
+    const line = L.polyline([[lat, b.getWest() - pad], [lat, b.getEast() + pad]]).addTo(editor.map);
+    editor.map.fire("pm:create", {shape: "Line", layer: line});
+}"""
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
+def test_the_editor_splits_and_merges(browser, demo_db_url, demo_engine, demo_tokens):
+    area = "510107015002"
+
+    def active() -> list[tuple]:
+        with demo_engine.connect() as conn:
+            return conn.execute(
+                text(
+                    "SELECT g.id, g.version FROM grids g JOIN areas a ON a.id = g.community_id "
+                    "WHERE a.code = :a AND g.active AND g.kind = 'general' ORDER BY g.code"
+                ),
+                {"a": area},
+            ).all()
+
+    before = active()
+    with serving(demo_db_url) as base:
+        page, problems = _offline_page(browser, base)
+        page.goto(f"{base}/editor?area={area}", wait_until="networkidle")
+        page.fill("#gm-token", demo_tokens["planner"])
+        page.dispatch_event("#gm-token", "change")
+        page.wait_for_function("window.gridmapEditorLayers.grids.getLayers().length > 0")
+        page.evaluate(SELECT, before[0][0])
+        page.evaluate(SPLIT, before[0][0])
+        page.wait_for_selector("#gm-status.gm-good")
+        assert "split" in page.inner_text("#gm-status")
+        after_split = active()
+        assert len(after_split) == len(before) + 1
+        new = sorted({i for i, _ in after_split} - {i for i, _ in before})
+        assert len(new) == 2  # the old grid retired, two new ones
+
+        page.wait_for_function(
+            f"window.gridmapEditorLayers.grids.getLayers().some(l => l.gridId === {new[1]})"
+        )
+        for grid_id in new:
+            page.evaluate(SELECT, grid_id)
+        page.click("#gm-merge")
+        page.wait_for_function(
+            "document.querySelector('#gm-status').textContent.includes('merged')"
+        )
+        assert len(active()) == len(before)
+        assert problems == []
