@@ -153,9 +153,11 @@ def serving(db_url: str, **env: str) -> Iterator[str]:
     else:
         proc.kill()
         raise AssertionError("gridmap serve did not answer within 30 s")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=15)
+    try:
+        yield base
+    finally:  # a failing test must not leave its server running
+        proc.terminate()
+        proc.wait(timeout=15)
 
 
 @pytest.fixture
