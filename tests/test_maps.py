@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from playwright.sync_api import sync_playwright
 from sqlalchemy import text
 
 from tests.conftest import serving
@@ -153,8 +154,9 @@ def _portal(port: int, embed_url: str) -> ThreadingHTTPServer:
 
 @pytest.fixture
 def browser() -> Iterator:
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
+    # make test installs both Debian's chromium and playwright: a missing one is a
+    # broken set-up, so these tests fail rather than skip.
+    with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield chromium
         chromium.close()
@@ -184,7 +186,6 @@ def _offline_page(browser, origin: str):
     return page, problems
 
 
-@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
 def test_the_grids_page_in_a_browser_shows_every_grid_and_station(
     browser, demo_db_url, demo_engine
 ):
@@ -202,7 +203,6 @@ def test_the_grids_page_in_a_browser_shows_every_grid_and_station(
         assert problems == []
 
 
-@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
 def test_an_embed_loads_in_an_allowed_portal_and_is_refused_in_another(browser, demo_db_url):
     allowed_port, other_port = free_port(), free_port()
     with serving(demo_db_url, GRIDMAP_EMBED_ORIGINS=f"http://127.0.0.1:{allowed_port}") as base:
@@ -273,7 +273,6 @@ def test_coverage_embed_and_bad_coverage_parameters(demo_client):
     assert demo_client.get("/maps/plans/999").status_code == 404
 
 
-@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
 def test_the_coverage_and_plan_pages_in_a_browser(browser, demo_db_url, demo_engine, demo_tokens):
     residential = count(
         demo_engine,
@@ -314,6 +313,14 @@ def test_the_coverage_and_plan_pages_in_a_browser(browser, demo_db_url, demo_eng
         assert problems == []
 
 
+def _open_editor(page, url: str, token: str) -> None:
+    """Open the editor, type the planner token in, and wait for the grids."""
+    page.goto(url, wait_until="networkidle")
+    page.fill("#gm-token", token)
+    page.dispatch_event("#gm-token", "change")
+    page.wait_for_function("window.gridmapEditorLayers.grids.getLayers().length > 0")
+
+
 SHRINK = """([id, factor]) => {
     const layer = window.gridmapEditorLayers.grids.getLayers().find(l => l.gridId === id);
     const c = layer.getBounds().getCenter();
@@ -324,7 +331,6 @@ SHRINK = """([id, factor]) => {
 }"""
 
 
-@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
 def test_the_editor_refuses_a_gap_and_saves_with_the_neighbours(
     browser, demo_db_url, demo_engine, demo_tokens
 ):
@@ -343,10 +349,7 @@ def test_the_editor_refuses_a_gap_and_saves_with_the_neighbours(
     )
     with serving(demo_db_url) as base:
         page, problems = _offline_page(browser, base)
-        page.goto(f"{base}/editor?area={area}", wait_until="networkidle")
-        page.fill("#gm-token", demo_tokens["planner"])
-        page.dispatch_event("#gm-token", "change")
-        page.wait_for_function("window.gridmapEditorLayers.grids.getLayers().length > 0")
+        _open_editor(page, f"{base}/editor?area={area}", demo_tokens["planner"])
 
         page.evaluate(SHRINK, [grid_id, 0.9])
         page.wait_for_selector("#gm-status.gm-bad")
@@ -473,7 +476,6 @@ SPLIT = """id => {
 }"""
 
 
-@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
 def test_the_editor_splits_and_merges(browser, demo_db_url, demo_engine, demo_tokens):
     area = "510107015002"
 
@@ -490,10 +492,7 @@ def test_the_editor_splits_and_merges(browser, demo_db_url, demo_engine, demo_to
     before = active()
     with serving(demo_db_url) as base:
         page, problems = _offline_page(browser, base)
-        page.goto(f"{base}/editor?area={area}", wait_until="networkidle")
-        page.fill("#gm-token", demo_tokens["planner"])
-        page.dispatch_event("#gm-token", "change")
-        page.wait_for_function("window.gridmapEditorLayers.grids.getLayers().length > 0")
+        _open_editor(page, f"{base}/editor?area={area}", demo_tokens["planner"])
         page.evaluate(SELECT, before[0][0])
         page.evaluate(SPLIT, before[0][0])
         page.wait_for_selector("#gm-status.gm-good")

@@ -36,6 +36,21 @@ def live_grids(engine, area: str) -> list[tuple]:
         ).all()
 
 
+def households_by_key(engine, pid: int) -> dict[str, int]:
+    """Households of the buildings whose point each planned grid holds, counted in SQL."""
+    with engine.connect() as conn:
+        return dict(
+            conn.execute(
+                text(
+                    "SELECT g.key, coalesce(sum(b.households), 0) FROM plan_grids g "
+                    "LEFT JOIN buildings b ON ST_Intersects(g.geom, b.point) "
+                    "WHERE g.plan_id = :pid GROUP BY g.key"
+                ),
+                {"pid": pid},
+            ).all()
+        )
+
+
 def tiling_error_m2(engine, pid: int) -> float:
     """Area (m²) where the plan's general and dedicated grids and its community differ."""
     return scalar(
@@ -89,17 +104,7 @@ def test_every_demo_community_gets_a_clean_plan_that_tiles_it(
     assert split == 0
     # Each planned grid's households are those of the buildings whose point it holds.
     grids = demo_client.get(f"/api/v1/plans/{pid}").get_json()["features"]
-    with demo_engine.connect() as conn:
-        counted = dict(
-            conn.execute(
-                text(
-                    "SELECT g.key, coalesce(sum(b.households), 0) FROM plan_grids g "
-                    "LEFT JOIN buildings b ON ST_Intersects(g.geom, b.point) "
-                    "WHERE g.plan_id = :pid GROUP BY g.key"
-                ),
-                {"pid": pid},
-            ).all()
-        )
+    counted = households_by_key(demo_engine, pid)
     assert {f["properties"]["key"]: f["properties"]["households"] for f in grids} == counted
     total = scalar(
         demo_engine,
@@ -310,17 +315,7 @@ def test_a_draft_grid_is_reshaped_like_a_live_one(demo_client, demo_tokens, demo
     assert plan_geometries(demo_engine, pid) != before
     assert tiling_error_m2(demo_engine, pid) < 1.0
     # Households are recounted from the new boundaries.
-    with demo_engine.connect() as conn:
-        counted = dict(
-            conn.execute(
-                text(
-                    "SELECT g.key, coalesce(sum(b.households), 0) FROM plan_grids g "
-                    "LEFT JOIN buildings b ON ST_Intersects(g.geom, b.point) "
-                    "WHERE g.plan_id = :pid GROUP BY g.key"
-                ),
-                {"pid": pid},
-            ).all()
-        )
+    counted = households_by_key(demo_engine, pid)
     assert {
         f["properties"]["key"]: f["properties"]["households"] for f in body["features"]
     } == counted

@@ -249,17 +249,13 @@ def reshape_plan_grid(
 
 def _finish_edit(session: Session, plan: Plan, before: list[Finding]) -> Plan:
     """Refuse the edit if the draft gained errors; else recount and remeasure it."""
-    rules = _layout_rules(plan)
-    after = [f for f in _findings(session, plan) if f.severity == "error"]
-    fresh = new_errors(before, after, rules)
+    findings = _findings(session, plan)
+    after = [f for f in findings if f.severity == "error"]
+    fresh = new_errors(before, after, _layout_rules(plan))
     if fresh:
         raise LayoutRefused(fresh)
-    _measure(session, plan)
-    plan.metrics = {
-        **plan.metrics,
-        "validation": _validation(_findings(session, plan)),
-        "edited": True,
-    }
+    _measure(session, plan)  # counts and measures only; the findings still hold
+    plan.metrics = {**plan.metrics, "validation": _validation(findings), "edited": True}
     session.flush()
     return plan
 
