@@ -1,0 +1,151 @@
+"""``gridmap coverage`` and ``plan-sites``: the 10-minute circle and new sites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from gridmap.cli.common import transaction
+from gridmap.models import STATION_KINDS
+
+
+@click.command()
+@click.argument("code")
+@click.option("--kind", type=click.Choice(list(STATION_KINDS)), required=True)
+@click.option("--minutes", type=float, default=10, show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "network", "euclidean"]),
+    default="auto",
+    show_default=True,
+)
+@click.option(
+    "--geojson",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every building's distance and coverage as GeoJSON.",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the per-grid table as CSV.",
+)
+def coverage(
+    code: str, kind: str, minutes: float, method: str, geojson: Path | None, csv_path: Path | None
+) -> None:
+    """Print who is inside the 10-minute circle of KIND stations, per community and grid."""
+    import csv
+    import json
+
+    from shapely.geometry import mapping
+
+    from gridmap.coverage import analyse
+
+    with tqdm(total=3, desc="coverage", disable=None, leave=False) as bar:
+        with transaction() as session:
+            result = analyse(session, code, kind, minutes, method)
+        bar.update(2)
+        b = result.data.buildings
+        rows = result.by(b.grid)
+        bar.update(1)
+    click.echo(f"{code}: {kind} within {minutes:g} min ({result.distance_m:g} m, {result.method})")
+    header = f"{'grid':<18}{'buildings':>10}{'covered':>9}{'households':>12}{'covered':>9}"
+    click.echo(header + f"{'share':>8}")
+    for row in [*rows, {"code": "total", **result.summary()}]:
+        share = "-" if row["share"] is None else f"{row['share']:.0%}"
+        click.echo(
+            f"{row['code']:<18}{row['buildings']:>10}{row['buildings_covered']:>9}"
+            f"{row['households']:>12}{row['households_covered']:>9}{share:>8}"
+        )
+    overloaded = [s for s in result.station_loads() if s["overloaded"]]
+    for s in overloaded:
+        click.echo(
+            f"overloaded: {s['name']} serves {s['load']} households (capacity {s['capacity']})"
+        )
+    if csv_path:
+        with csv_path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["code"])
+            writer.writeheader()
+            writer.writerows(rows)
+    if geojson:
+        frame = result.data.frame
+        features = [
+            {
+                "type": "Feature",
+                "geometry": mapping(frame.to_lonlat(b.shapes_m[k])),
+                "properties": {
+                    "code": b.codes[k],
+                    "grid": b.grid[k],
+                    "distance_m": None
+                    if result.station[k] < 0
+                    else round(float(result.distance[k]), 1),
+                    "covered": bool(result.covered[k]),
+                },
+            }
+            for k in range(len(b.ids))
+        ]
+        geojson.write_text(
+            json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+            encoding="utf-8",
+        )
+
+
+@click.command(name="plan-sites")
+@click.argument("code")
+@click.option("--kind", type=click.Choice(list(STATION_KINDS)), required=True)
+@click.option("--k", "k", type=int, help="Maximal covering: this many new sites.")
+@click.option("--share", type=float, help="Set covering: reach this share (default 1).")
+@click.option("--minutes", type=float, default=10, show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "network", "euclidean"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--uses", help="Candidate buildings of these uses, comma-separated.")
+@click.option("--spacing", type=float, help="Candidate road junctions on this spacing (m).")
+@click.option("--time-limit", type=float, default=30, show_default=True)
+def plan_sites_command(
+    code: str,
+    kind: str,
+    k: int | None,
+    share: float | None,
+    minutes: float,
+    method: str,
+    uses: str | None,
+    spacing: float | None,
+    time_limit: float,
+) -> None:
+    """Propose new KIND stations for a street or community."""
+    from gridmap.planning import plan_sites
+
+    with transaction() as session:
+        plan = plan_sites(
+            session,
+            code,
+            kind,
+            minutes,
+            method,
+            k,
+            share,
+            None,
+            uses.split(",") if uses else None,
+            spacing,
+            time_limit,
+        )
+    click.echo(
+        f"{plan['objective']} by {plan['solver']} "
+        f"({'optimal' if plan['optimal'] else 'not proven optimal'}), "
+        f"{plan['candidates']} candidates, {plan['method']}"
+    )
+    for site in plan["sites"]:
+        lon, lat = site["location"]
+        click.echo(
+            f"{site['rank']:>3}  {lon:.6f},{lat:.6f}  +{site['gain_households']} "
+            f"households  ({site['source']})"
+        )
+    for note in plan["notes"]:
+        click.echo(f"note: {note}")
+    click.echo(f"households covered: {plan['share_before']:.1%} -> {plan['share_after']:.1%}")
