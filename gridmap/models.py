@@ -236,6 +236,11 @@ class Road(Base):
     road_class: Mapped[str] = mapped_column("class", String(32))
     walkable: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     barrier: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # Where a road passes over or under another (OSM bridge, tunnel, layer): roads
+    # noded where they cross are joined only at one level.
+    bridge: Mapped[bool | None] = mapped_column(Boolean)
+    tunnel: Mapped[bool | None] = mapped_column(Boolean)
+    layer: Mapped[int | None] = mapped_column(Integer)
     geom: Mapped[Any] = mapped_column(_geometry("LINESTRING"))
 
 
