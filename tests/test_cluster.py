@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 import psycopg2
@@ -17,7 +18,14 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gridmap.db import migrate
-from gridmap.db.cluster import Cluster, ClusterState, PostgresNotInstalled, find_pg_bin
+from gridmap.db.cluster import (
+    SERVICE_HOME,
+    Cluster,
+    ClusterState,
+    PostgresNotInstalled,
+    find_pg_bin,
+    relocated_directory,
+)
 from gridmap.settings import PROJECT_ROOT
 from tests.helpers import BIN, cli_env, make_tempdir, run_cli
 
@@ -190,3 +198,34 @@ def test_runs_as_a_normal_user():
 
 def json_url(state_file: Path) -> str:
     return ClusterState(**json.loads(state_file.read_text())).url()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the private-folder case is root's")
+def test_root_in_a_private_folder(tmp_path: Path):
+    """As root, a clone inside a mode-700 folder (like /root) gets a working cluster.
+
+    The folder's mode is left as it is: the cluster lives under /var/lib/gridmap,
+    one folder per clone, and the clone's data/pg links to it.
+    """
+    private = Path(tempfile.mkdtemp(prefix="gridmap-private-"))
+    private.chmod(0o700)
+    wanted = private / "clone" / "data" / "pg"
+    home = relocated_directory(wanted)
+    env = cli_env(GRIDMAP_PG_DIR=str(wanted))
+    try:
+        started = run_cli("db", "start", env=env)
+        assert "database running" in started.stdout
+        assert (private.stat().st_mode & 0o777) == 0o700
+        assert wanted.is_symlink() and wanted.resolve() == home
+        assert home.parent == SERVICE_HOME
+        assert pwd.getpwuid((home / "cluster").stat().st_uid).pw_name == "postgres"
+        assert f"schema at {HEAD}" in run_cli("db", "migrate", env=env).stdout
+        assert _postgis_version(json_url(wanted / "cluster.json")).startswith("3.")
+        assert "database stopped" in run_cli("db", "stop", env=env).stdout
+        # A second start finds the same cluster through the link.
+        assert "database running" in run_cli("db", "start", env=env).stdout
+        assert relocated_directory(private / "other" / "data" / "pg") != home
+    finally:
+        Cluster(wanted).remove()
+        assert not wanted.exists() and not home.exists()
+        shutil.rmtree(private, ignore_errors=True)

@@ -11,10 +11,16 @@ directory it owns (``data/pg`` by default). The layout of that directory::
 
 initdb refuses to run as root, so as root every server program runs as the
 ``postgres`` system user (through ``runuser``) and the directory is owned by it.
+That user must reach the directory. A clone in a private folder (``/root`` is mode
+700) is not reachable, so there the cluster lives in a folder of its own under
+:data:`SERVICE_HOME` (``/var/lib/gridmap/<clone>-<hash of the path>``, one per
+clone) and the asked-for path becomes a symbolic link to it; no folder of the
+user's changes its mode.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -32,6 +38,9 @@ from psycopg2 import sql
 
 #: System user that owns the cluster when gridmap runs as root.
 SERVICE_USER = "postgres"
+#: Where clusters live, one folder per clone, when the service user cannot reach the
+#: asked-for folder (a clone in root's private home).
+SERVICE_HOME = Path("/var/lib/gridmap")
 #: Superuser and database made in a new cluster.
 CLUSTER_USER = "gridmap"
 CLUSTER_DATABASE = "gridmap"
@@ -163,9 +172,14 @@ class Cluster:
     """
 
     def __init__(self, directory: Path, pg_bin: Path | None = None, durable: bool = True):
-        self.directory = Path(directory).resolve()
+        #: The path asked for; a link to the real folder when that had to move.
+        self.requested = Path(directory).absolute()
         self.pg_bin = find_pg_bin(pg_bin)
         self.durable = durable
+        self._set_directory(Path(directory).resolve())
+
+    def _set_directory(self, directory: Path) -> None:
+        self.directory = directory
         self.data_dir = self.directory / "cluster"
         self.state_file = self.directory / "cluster.json"
         self.log_file = self.directory / "postgres.log"
@@ -204,18 +218,37 @@ class Cluster:
             entry = pwd.getpwnam(SERVICE_USER)
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
-    def _check_reachable_by_service_user(self) -> None:
-        if not self.as_service_user:
-            return
+    def _service_user_can_write(self, path: Path) -> bool:
         probe = subprocess.run(
-            ["runuser", "-u", SERVICE_USER, "--", "test", "-w", str(self.directory)],
-            capture_output=True,
+            ["runuser", "-u", SERVICE_USER, "--", "test", "-w", str(path)], capture_output=True
         )
-        if probe.returncode != 0:
+        return probe.returncode == 0
+
+    def _make_directory(self) -> None:
+        """Make the cluster's folder where the service user can work in it.
+
+        As root, when a folder above the asked-for path is private, the folder is
+        made under :data:`SERVICE_HOME` instead and the asked-for path links to it.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.chmod(0o700)
+        self._give_to_service_user(self.directory)
+        if not self.as_service_user or self._service_user_can_write(self.directory):
+            return
+        if any(self.directory.iterdir()) or self.requested.is_symlink():
             raise ClusterError(
-                f"The '{SERVICE_USER}' user cannot write {self.directory}: every folder above "
-                "it must be searchable by others (chmod o+x), or set GRIDMAP_PG_DIR elsewhere."
+                f"The '{SERVICE_USER}' user cannot write {self.directory}, which is not empty; "
+                "set GRIDMAP_PG_DIR to a folder it can reach."
             )
+        home = relocated_directory(self.requested)
+        SERVICE_HOME.mkdir(mode=0o755, parents=True, exist_ok=True)
+        home.mkdir(mode=0o700, exist_ok=True)
+        self._give_to_service_user(home)
+        self.directory.rmdir()
+        self.requested.symlink_to(home, target_is_directory=True)
+        self._set_directory(home)
+        if not self._service_user_can_write(home):
+            raise ClusterError(f"The '{SERVICE_USER}' user cannot write {home}.")
 
     # -- state --------------------------------------------------------------------
 
@@ -266,10 +299,7 @@ class Cluster:
         """Make the cluster with initdb (password authentication), if not made yet."""
         if self.initialised:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.directory.chmod(0o700)
-        self._give_to_service_user(self.directory)
-        self._check_reachable_by_service_user()
+        self._make_directory()
         if self.data_dir.exists():
             # A half-made cluster from an interrupted initdb: start it over.
             shutil.rmtree(self.data_dir)
@@ -388,6 +418,20 @@ class Cluster:
         """Stop the server and delete the whole directory (for throwaway clusters)."""
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
+        if self.requested.is_symlink():
+            self.requested.unlink()
+
+
+def relocated_directory(requested: Path) -> Path:
+    """The folder under :data:`SERVICE_HOME` for a cluster asked for at ``requested``.
+
+    One per clone: named after the clone's folder (the one above ``data/pg``) and
+    keyed by a hash of the whole path, so two clones never share a cluster.
+    """
+    path = requested.absolute()
+    clone = path.parent.parent.name if path.parent.name == "data" else path.name
+    key = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    return SERVICE_HOME / f"{clone or 'gridmap'}-{key}"
 
 
 def _is_postgres_process(pid: int) -> bool:
