@@ -14,7 +14,7 @@ from api.database import db_session
 from api.errors import problems
 from api.geojson import GEOJSON, FeatureCollectionSchema, geojson_response
 from api.resources import DEFAULT_LIMIT, MAX_LIMIT, Text, next_links
-from gridmap.coverage import METHODS, Coverage, analyse
+from gridmap.coverage import JUNCTION_RULES, METHODS, Coverage, analyse
 from gridmap.models import STATION_KINDS
 
 bp = Blueprint(
@@ -38,7 +38,17 @@ class CoverageArgs(ma.Schema):
         validate=ma.validate.OneOf(METHODS),
         metadata={
             "description": "network (walking distance on the roads), euclidean (straight line "
-            "times the detour factor), auto (network where the area has roads)"
+            "times the detour factor), auto (the network where the area has roads and it "
+            "is not broken into pieces; otherwise straight line, with a warning)"
+        },
+    )
+    junctions = Text(
+        load_default=None,
+        validate=ma.validate.OneOf(JUNCTION_RULES),
+        metadata={
+            "description": "Where roads join: vertices (where they share a vertex, as "
+            "OpenStreetMap ways do; the default setting) or crossings (also where lines "
+            "cross without a shared vertex, unless bridge, tunnel or layer differ)"
         },
     )
 
@@ -73,6 +83,28 @@ class StationLoadSchema(ma.Schema):
     overloaded = ma.fields.Boolean()
 
 
+class NetworkSchema(ma.Schema):
+    """How whole the walking network is, and who could not join it."""
+
+    junctions = ma.fields.String(metadata={"description": "The junction rule used"})
+    pieces = ma.fields.Integer(metadata={"description": "Connected pieces of the road network"})
+    main_piece_buildings = ma.fields.Integer(
+        metadata={"description": "Joined buildings on the piece holding most of them"}
+    )
+    buildings_not_joined = ma.fields.Integer(
+        metadata={"description": "Buildings too far from every walkable road (uncovered)"}
+    )
+    stations_not_joined = ma.fields.Integer(
+        metadata={"description": "Stations too far from every walkable road"}
+    )
+    buildings_without_station = ma.fields.Integer(
+        metadata={"description": "Joined buildings on a piece with no station"}
+    )
+    off_main_share = ma.fields.Float(
+        metadata={"description": "Share of joined buildings off the main piece"}
+    )
+
+
 class CoverageSchema(ma.Schema):
     """Coverage of an area."""
 
@@ -81,6 +113,10 @@ class CoverageSchema(ma.Schema):
     minutes = ma.fields.Float()
     distance_m = ma.fields.Float()
     method = ma.fields.String()
+    network = ma.fields.Nested(
+        NetworkSchema, allow_none=True, metadata={"description": "None: no network was built"}
+    )
+    warnings = ma.fields.List(ma.fields.String())
     summary = ma.fields.Nested(TotalsSchema)
     communities = ma.fields.List(ma.fields.Nested(TotalsSchema))
     grids = ma.fields.List(ma.fields.Nested(TotalsSchema))
@@ -89,7 +125,14 @@ class CoverageSchema(ma.Schema):
 
 def _analyse(args: dict[str, Any]) -> Coverage:
     with db_session() as session:
-        return analyse(session, args["area"], args["kind"], args["minutes"], args["method"])
+        return analyse(
+            session,
+            args["area"],
+            args["kind"],
+            args["minutes"],
+            args["method"],
+            junctions=args["junctions"],
+        )
 
 
 def _header(result: Coverage) -> dict[str, Any]:
@@ -99,6 +142,8 @@ def _header(result: Coverage) -> dict[str, Any]:
         "minutes": result.minutes,
         "distance_m": result.distance_m,
         "method": result.method,
+        "network": result.network.as_dict() if result.network else None,
+        "warnings": result.warnings,
     }
 
 

@@ -19,7 +19,7 @@ from werkzeug.exceptions import BadRequest
 from api import origin_list
 from api.auth import current_principal
 from api.database import db_session
-from gridmap.coverage import METHODS
+from gridmap.coverage import JUNCTION_RULES, METHODS
 from gridmap.models import STATION_KINDS
 from layers.assets import STATIC_DIR
 from layers.base import BASE_MAPS, served
@@ -37,7 +37,7 @@ bp = Blueprint("maps", __name__)
 
 #: Query parameters of each kind of map.
 MAP_PARAMETERS = {"area", "layers", "base", "colour"}
-COVERAGE_PARAMETERS = {"area", "kind", "minutes", "method", "base", "sites"}
+COVERAGE_PARAMETERS = {"area", "kind", "minutes", "method", "junctions", "base", "sites"}
 
 
 def _base(allowed: set[str]) -> str:
@@ -129,6 +129,9 @@ def _coverage_args() -> dict[str, Any]:
     method = request.args.get("method", "auto")
     if method not in METHODS:
         raise BadRequest(f"method must be one of {', '.join(METHODS)}")
+    junctions = request.args.get("junctions")
+    if junctions is not None and junctions not in JUNCTION_RULES:
+        raise BadRequest(f"junctions must be one of {', '.join(JUNCTION_RULES)}")
     sites = request.args.get("sites")
     if sites is not None and not (sites.isdigit() and 1 <= int(sites) <= 20):
         raise BadRequest("sites must be a whole number from 1 to 20")
@@ -137,6 +140,7 @@ def _coverage_args() -> dict[str, Any]:
         "kind": kind,
         "minutes": minutes,
         "method": method,
+        "junctions": junctions,
         "base": base,
         "sites": int(sites) if sites else None,
     }

@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from api.auth import require
-from api.coverage import CoverageArgs
+from api.coverage import CoverageArgs, NetworkSchema
 from api.database import db_session
 from api.errors import problems
 from api.resources import Text
@@ -73,6 +73,8 @@ class SitesSchema(ma.Schema):
     minutes = ma.fields.Float()
     distance_m = ma.fields.Float()
     method = ma.fields.String()
+    network = ma.fields.Nested(NetworkSchema, allow_none=True)
+    warnings = ma.fields.List(ma.fields.String())
     objective = ma.fields.String()
     solver = ma.fields.String()
     optimal = ma.fields.Boolean()
@@ -106,4 +108,5 @@ def sites(body: dict[str, Any]):
             body["uses"],
             body["spacing_m"],
             body["time_limit_s"],
+            body["junctions"],
         )

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridmap import features
-from gridmap.coverage import analyse
+from gridmap.coverage import Coverage, analyse
 from gridmap.features import NotFound, Query
 from gridmap.io.layers import LAYERS
 from gridmap.models import Area, Building, Worker
@@ -158,12 +158,14 @@ def coverage_map(
     tile_key: str | None = None,
     tools: bool = True,
     sites: int | None = None,
+    junctions: str | None = None,
 ) -> folium.Map:
     """Who reaches a station of ``kind`` within ``minutes``: buildings by walking
-    minutes (no household figures), gap areas, service areas, stations, a summary;
+    minutes (no household figures), gap areas, service areas, stations, a summary
+    (with the network's pieces, who could not join it, and warnings);
     and with ``sites``, that many proposed new sites (maximal covering from road
     junctions 100 m apart) with each one's gain."""
-    result = analyse(session, code, kind, minutes, method)
+    result = analyse(session, code, kind, minutes, method, junctions=junctions)
     data, frame = result.data, result.data.frame
     fmap = base_map(
         shapely.bounds(frame.to_lonlat(data.area_m)).tolist(), url, base, tile_key, tools
@@ -199,7 +201,9 @@ def coverage_map(
     ]
     stations_layer(stations).add_to(fmap)
     if sites:
-        proposal = plan_sites(session, code, kind, minutes, method, k=sites, spacing_m=100)
+        proposal = plan_sites(
+            session, code, kind, minutes, method, k=sites, spacing_m=100, junctions=junctions
+        )
         sites_layer(proposal["sites"]).add_to(fmap)
         fmap.get_root().header.add_child(Element(SITE_STYLE))
     totals = result.summary()
@@ -208,11 +212,23 @@ def coverage_map(
         SummaryBox(
             f"{kind} within {minutes:g} min ({result.distance_m:g} m, {result.method}): "
             f"{totals['households_covered']:,} of {totals['households']:,} households ({share})"
+            + network_note(result)
         )
     )
     fmap.add_child(coverage_legend())
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap
+
+
+def network_note(result: Coverage) -> str:
+    """The summary's words on the network: its pieces, who could not join it, warnings."""
+    net, note = result.network, ""
+    if net is not None:
+        note = (
+            f" · network: {net.pieces} piece{'' if net.pieces == 1 else 's'}, not joined: "
+            f"{net.buildings_not_joined} buildings, {net.stations_not_joined} stations"
+        )
+    return note + "".join(f" · warning: {w}" for w in result.warnings)
 
 
 def plan_map(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from tqdm import tqdm
@@ -22,6 +23,13 @@ from gridmap.models import STATION_KINDS
     show_default=True,
 )
 @click.option(
+    "--junctions",
+    type=click.Choice(["vertices", "crossings"]),
+    help="Where roads join: where they share a vertex (the default setting, as "
+    "OpenStreetMap ways do) or also where lines cross at one level (centrelines "
+    "digitised without shared vertices).",
+)
+@click.option(
     "--geojson",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every building's distance and coverage as GeoJSON.",
@@ -33,7 +41,13 @@ from gridmap.models import STATION_KINDS
     help="Write the per-grid table as CSV.",
 )
 def coverage(
-    code: str, kind: str, minutes: float, method: str, geojson: Path | None, csv_path: Path | None
+    code: str,
+    kind: str,
+    minutes: float,
+    method: str,
+    junctions: str | None,
+    geojson: Path | None,
+    csv_path: Path | None,
 ) -> None:
     """Print who is inside the 10-minute circle of KIND stations, per community and grid."""
     import csv
@@ -45,12 +59,13 @@ def coverage(
 
     with tqdm(total=3, desc="coverage", disable=None, leave=False) as bar:
         with transaction() as session:
-            result = analyse(session, code, kind, minutes, method)
+            result = analyse(session, code, kind, minutes, method, junctions=junctions)
         bar.update(2)
         b = result.data.buildings
         rows = result.by(b.grid)
         bar.update(1)
     click.echo(f"{code}: {kind} within {minutes:g} min ({result.distance_m:g} m, {result.method})")
+    echo_network(result.network and result.network.as_dict(), result.warnings)
     header = f"{'grid':<18}{'buildings':>10}{'covered':>9}{'households':>12}{'covered':>9}"
     click.echo(header + f"{'share':>8}")
     for row in [*rows, {"code": "total", **result.summary()}]:
@@ -92,6 +107,20 @@ def coverage(
         )
 
 
+def echo_network(net: dict[str, Any] | None, warnings: list[str]) -> None:
+    """One line on how whole the network is (pieces, who could not join), then warnings."""
+    if net is not None:
+        pieces = f"{net['pieces']} piece" + ("" if net["pieces"] == 1 else "s")
+        click.echo(
+            f"network ({net['junctions']}): {pieces}, "
+            f"{net['off_main_share']:.1%} of joined buildings off the main piece; "
+            f"not joined: {net['buildings_not_joined']} buildings, "
+            f"{net['stations_not_joined']} stations"
+        )
+    for warning in warnings:
+        click.echo(f"warning: {warning}")
+
+
 @click.command(name="plan-sites")
 @click.argument("code")
 @click.option("--kind", type=click.Choice(list(STATION_KINDS)), required=True)
@@ -104,6 +133,13 @@ def coverage(
     default="auto",
     show_default=True,
 )
+@click.option(
+    "--junctions",
+    type=click.Choice(["vertices", "crossings"]),
+    help="Where roads join: where they share a vertex (the default setting, as "
+    "OpenStreetMap ways do) or also where lines cross at one level (centrelines "
+    "digitised without shared vertices).",
+)
 @click.option("--uses", help="Candidate buildings of these uses, comma-separated.")
 @click.option("--spacing", type=float, help="Candidate road junctions on this spacing (m).")
 @click.option("--time-limit", type=float, default=30, show_default=True)
@@ -114,6 +150,7 @@ def plan_sites_command(
     share: float | None,
     minutes: float,
     method: str,
+    junctions: str | None,
     uses: str | None,
     spacing: float | None,
     time_limit: float,
@@ -134,12 +171,14 @@ def plan_sites_command(
             uses.split(",") if uses else None,
             spacing,
             time_limit,
+            junctions,
         )
     click.echo(
         f"{plan['objective']} by {plan['solver']} "
         f"({'optimal' if plan['optimal'] else 'not proven optimal'}), "
         f"{plan['candidates']} candidates, {plan['method']}"
     )
+    echo_network(plan["network"], plan["warnings"])
     for site in plan["sites"]:
         lon, lat = site["location"]
         click.echo(

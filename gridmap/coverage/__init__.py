@@ -5,11 +5,13 @@
 walking distance (:mod:`~gridmap.coverage.network`, one multi-source pass) or by
 straight line times a detour factor (:mod:`~gridmap.coverage.euclidean`), and
 returns a :class:`Coverage` that aggregates per grid, community and station.
+Every network answer states how whole the network is (:class:`Connectivity`: its
+pieces, who could not join it) and warns when it is broken.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,11 +20,19 @@ from sqlalchemy.orm import Session
 
 from gridmap.coverage import shapes
 from gridmap.coverage.euclidean import nearest_by_air
-from gridmap.coverage.network import build_network, building_distances, nearest_stations
+from gridmap.coverage.network import (
+    JUNCTION_RULES,
+    Connectivity,
+    build_network,
+    building_distances,
+    connectivity,
+    nearest_stations,
+)
 from gridmap.coverage.store import AreaData, load_area
 from gridmap.settings import CoverageRules
 
 METHODS = ("auto", "network", "euclidean")
+__all__ = ["JUNCTION_RULES", "METHODS", "Coverage", "analyse", "broken", "network_warnings"]
 
 
 @dataclass
@@ -39,6 +49,8 @@ class Coverage:
     station: np.ndarray  # index into data.stations, -1 when none
     rules: CoverageRules
     nearest: Any = None  # the network pass, kept for service areas
+    network: Connectivity | None = None  # how whole the network is (None: not built)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def covered(self) -> np.ndarray:
@@ -135,6 +147,47 @@ class _NetworkPass:
     result: Any
 
 
+def network_warnings(net: Connectivity, rules: CoverageRules) -> list[str]:
+    """What a user must know about a network before trusting distances measured on it.
+
+    Parameters
+    ----------
+    net
+        The network's pieces and who could not join it.
+    rules
+        ``max_off_main_share`` (when the network is broken) and ``max_connector_m``.
+
+    Returns
+    -------
+    list of str
+        One sentence per problem; empty when the network is whole enough.
+    """
+    notes = []
+    if broken(net, rules):
+        notes.append(
+            f"the road network is in {net.pieces} pieces and {net.off_main_share:.0%} of the "
+            "joined buildings are off its main piece: roads probably do not join where they "
+            "meet (junctions=crossings joins lines that cross without a shared vertex)"
+        )
+    if net.buildings_not_joined:
+        notes.append(
+            f"{net.buildings_not_joined} buildings are farther than {rules.max_connector_m:g} m "
+            "from every walkable road and count as uncovered"
+        )
+    if net.stations_not_joined:
+        notes.append(
+            f"{net.stations_not_joined} stations are farther than {rules.max_connector_m:g} m "
+            "from every walkable road and serve no one along it"
+        )
+    return notes
+
+
+def broken(net: Connectivity, rules: CoverageRules) -> bool:
+    """Whether the network's main piece misses more of the joined buildings than
+    ``rules.max_off_main_share`` allows."""
+    return net.off_main_share > rules.max_off_main_share
+
+
 def analyse(
     session: Session,
     area: str,
@@ -142,6 +195,7 @@ def analyse(
     minutes: float = 10,
     method: str = "auto",
     rules: CoverageRules | None = None,
+    junctions: str | None = None,
 ) -> Coverage:
     """Coverage of an area's households by stations of one kind.
 
@@ -155,7 +209,11 @@ def analyse(
         The circle (10: GB 50180-2018's 500 m).
     method
         ``network`` (walking distance on the roads), ``euclidean`` (straight line
-        times the detour factor) or ``auto`` (the network where the area has roads).
+        times the detour factor) or ``auto`` (the network where the area has roads
+        and it is not broken, see :func:`network_warnings`; otherwise straight line,
+        with a warning).
+    junctions
+        Where roads join (:data:`JUNCTION_RULES`; default ``rules.junctions``).
 
     Raises
     ------
@@ -163,23 +221,38 @@ def analyse(
         No area with that code.
     """
     rules = rules or CoverageRules()
+    junctions = junctions or rules.junctions
     reach = rules.circle_metres(minutes)
     data = load_area(session, area, kind, reach)
-    if method == "auto":
-        method = "network" if len(data.roads_m) else "euclidean"
     b = data.buildings
-    if method == "network" and len(data.roads_m):
+    extra, net, warnings = None, None, []
+    if method in ("auto", "network") and len(data.roads_m):
         network = build_network(
-            data.roads_m, shapely.points(b.xy), shapely.points(data.stations.xy)
+            data.roads_m,
+            shapely.points(b.xy),
+            shapely.points(data.stations.xy),
+            junctions,
+            data.road_levels,
+            rules.max_connector_m,
         )
-        result = nearest_stations(network)
-        distance, station = building_distances(network, result)
-        far = network.building_connector > rules.max_connector_m
-        distance[far], station[far] = np.inf, -1
-        extra = _NetworkPass(network, result)
-    else:
+        net = connectivity(network, junctions)
+        warnings = network_warnings(net, rules)
+        if method == "auto" and broken(net, rules):
+            warnings.append(
+                "method=auto therefore measured by straight line (euclidean); "
+                "method=network measures on the network as it is"
+            )
+        else:
+            method = "network"
+            result = nearest_stations(network)
+            distance, station = building_distances(network, result)
+            extra = _NetworkPass(network, result)
+    if extra is None:
+        if method == "network":
+            warnings.append("the area has no walkable roads: distances are by straight line")
         method = "euclidean"
         distance, station = nearest_by_air(b.xy, data.stations.xy, rules.detour_factor)
-        extra = None
     station = np.where(np.isfinite(distance), station, -1)
-    return Coverage(area, kind, minutes, reach, method, data, distance, station, rules, extra)
+    return Coverage(
+        area, kind, minutes, reach, method, data, distance, station, rules, extra, net, warnings
+    )

@@ -1,7 +1,11 @@
 """Walking distances along a road network: one multi-source Dijkstra pass per station kind.
 
-Pure computation on metric geometries and arrays. Road features are network edges
-joined where their end points meet (coordinates compared to the centimetre).
+Pure computation on metric geometries and arrays. Road features are cut into edges
+between junctions (:func:`road_edges`): a junction is a feature's end point or a
+vertex that two features (or one feature twice) share, to the centimetre, which is
+how OpenStreetMap ways and clean centreline files meet. For centrelines digitised
+without shared vertices, ``junctions="crossings"`` also joins features where they
+cross, unless their levels (bridge, tunnel, layer: :func:`road_levels`) differ.
 Buildings and stations join the network at the nearest point of the nearest edge;
 those points split their edges, so a building and a station on the same edge are
 measured along it, and the connector from the point to the edge is added.
@@ -13,11 +17,213 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import connected_components, dijkstra
 
-#: End points closer than this (metres) are the same junction.
+#: Vertices closer than this (metres) are the same junction.
 NODE_PRECISION_M = 0.01
+
+#: How road features join: ``vertices`` where they share a vertex (OSM, clean
+#: centrelines); ``crossings`` also where they cross at one level.
+JUNCTION_RULES = ("vertices", "crossings")
+
+
+@dataclass
+class RoadEdges:
+    """Road features cut at their junctions.
+
+    Attributes
+    ----------
+    lines
+        LineStrings in metres, each running from one junction to the next.
+    road
+        Index of the road feature each line was cut from.
+    """
+
+    lines: np.ndarray
+    road: np.ndarray
+
+
+def _vertex_keys(coords: np.ndarray) -> np.ndarray:
+    """One integer per coordinate, equal for coordinates equal to the centimetre."""
+    if len(coords) == 0:
+        return np.zeros(0, dtype=np.int64)
+    keys = np.round(coords / NODE_PRECISION_M).astype(np.int64)
+    keys -= keys.min(axis=0)
+    # One integer per point (x major, y minor) sorts far faster than unique rows.
+    return keys[:, 0] * (int(keys[:, 1].max()) + 1) + keys[:, 1]
+
+
+def road_levels(
+    bridge: np.ndarray | None = None,
+    tunnel: np.ndarray | None = None,
+    layer: np.ndarray | None = None,
+    n: int | None = None,
+) -> np.ndarray:
+    """The level of each road, after OSM's convention.
+
+    Parameters
+    ----------
+    bridge, tunnel
+        Whether each road is a bridge or in a tunnel (``None`` entries: not known, no).
+    layer
+        OSM ``layer`` of each road (``None``: not given).
+    n
+        Number of roads, when none of the arrays is given.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``layer`` where given, otherwise 1 for a bridge, -1 for a tunnel, 0 at grade.
+
+    Examples
+    --------
+    >>> road_levels([True, None, None], [None, True, None], [None, None, 2]).tolist()
+    [1, -1, 2]
+    """
+    count = n if n is not None else len(next(a for a in (bridge, tunnel, layer) if a is not None))
+
+    def flags(values) -> np.ndarray:
+        if values is None:
+            return np.zeros(count, dtype=bool)
+        return np.array([bool(v) for v in values], dtype=bool)
+
+    level = np.where(flags(bridge), 1, np.where(flags(tunnel), -1, 0))
+    if layer is not None:
+        given = np.array([v is not None for v in layer], dtype=bool)
+        level[given] = [int(v) for v in np.asarray(layer, dtype=object)[given]]
+    return level
+
+
+def _crossings(roads: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points where two roads meet without a shared vertex, and on which road.
+
+    A crossing of two roads at different levels is left out unless it is an end point
+    of one of them (a ramp or a bridge landing on a road is joined to it).
+    """
+    tree = shapely.STRtree(roads)
+    a, b = tree.query(roads, predicate="intersects")
+    pair = a < b
+    a, b = a[pair], b[pair]
+    if len(a) == 0:
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
+    parts, pair_of = shapely.get_parts(shapely.intersection(roads[a], roads[b]), return_index=True)
+    # Where two roads run together, they are joined at the ends of the shared stretch.
+    lines = shapely.get_type_id(parts) == 1
+    if lines.any():
+        starts, ends = end_points(parts[lines])
+        points = np.concatenate([shapely.get_coordinates(parts[~lines]), starts, ends])
+        pair_of = np.concatenate([pair_of[~lines], pair_of[lines], pair_of[lines]])
+    else:
+        points = shapely.get_coordinates(parts)
+    a, b = a[pair_of], b[pair_of]
+    level_ok = levels[a] == levels[b]
+    if not level_ok.all():
+        first, last = end_points(roads)
+        key = _vertex_keys(np.concatenate([points, first, last]))
+        n = len(points)
+        point_key, first_key, last_key = key[:n], key[n : n + len(roads)], key[n + len(roads) :]
+        at_end = (
+            (point_key == first_key[a])
+            | (point_key == last_key[a])
+            | (point_key == first_key[b])
+            | (point_key == last_key[b])
+        )
+        level_ok |= at_end
+    points = points[level_ok]
+    a, b = a[level_ok], b[level_ok]
+    return np.concatenate([points, points]), np.concatenate([a, b])
+
+
+def road_edges(
+    roads: np.ndarray, junctions: str = "vertices", levels: np.ndarray | None = None
+) -> RoadEdges:
+    """Cut road features into edges between junctions.
+
+    Parameters
+    ----------
+    roads
+        Road LineStrings in metres.
+    junctions
+        ``vertices``: roads join at their end points and wherever they share a vertex
+        (to the centimetre). ``crossings``: also where they cross, unless ``levels``
+        differ there (one passes over the other).
+    levels
+        Level of each road (:func:`road_levels`); all at grade when not given.
+
+    Returns
+    -------
+    RoadEdges
+        The edges and the road each came from; empty and zero-length roads give none.
+
+    Examples
+    --------
+    >>> from shapely.geometry import LineString
+    >>> roads = np.array([LineString([(0, 0), (10, 0), (20, 0)]),
+    ...                   LineString([(10, -5), (10, 0), (10, 5)])])
+    >>> road_edges(roads).road.tolist()
+    [0, 0, 1, 1]
+    """
+    if junctions not in JUNCTION_RULES:
+        raise ValueError(f"junctions must be one of {', '.join(JUNCTION_RULES)}")
+    roads = np.asarray(roads, dtype=object)
+    coords, line = shapely.get_coordinates(roads, return_index=True)
+    if junctions == "crossings" and len(roads):
+        level = np.zeros(len(roads), dtype=int) if levels is None else np.asarray(levels)
+        extra, extra_line = _crossings(roads, level)
+        # Order every vertex and crossing point along its road.
+        step = np.hypot(*np.diff(coords, axis=0).T)
+        run = np.concatenate([[0.0], np.cumsum(step)])
+        first_of_line = np.concatenate([[True], line[1:] != line[:-1]])
+        position = run - np.maximum.accumulate(np.where(first_of_line, run, 0.0))
+        extra_position = shapely.line_locate_point(roads[extra_line], shapely.points(extra))
+        order = np.lexsort(
+            (
+                np.concatenate([np.zeros(len(coords)), np.ones(len(extra))]),
+                np.concatenate([position, extra_position]),
+                np.concatenate([line, extra_line]),
+            )
+        )
+        coords = np.concatenate([coords, extra])[order]
+        line = np.concatenate([line, extra_line])[order]
+    key = _vertex_keys(coords)
+    # A vertex repeated in a row is one vertex.
+    keep = np.ones(len(coords), dtype=bool)
+    keep[1:] = (line[1:] != line[:-1]) | (key[1:] != key[:-1])
+    coords, line, key = coords[keep], line[keep], key[keep]
+    first = np.concatenate([[True], line[1:] != line[:-1]])
+    last = np.concatenate([line[1:] != line[:-1], [True]])
+    # Roads of a single (repeated) vertex have no length and join nothing.
+    single = first & last
+    if single.any():
+        coords, line, key = coords[~single], line[~single], key[~single]
+        first, last = first[~single], last[~single]
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    node = first | last | (counts[inverse.ravel()] > 1)
+    # An inner junction ends one edge and starts the next: it is used twice.
+    inner = node & ~first & ~last
+    use = np.repeat(np.arange(len(coords)), np.where(inner, 2, 1))
+    starts = first[use].copy()
+    starts[1:] |= use[1:] == use[:-1]
+    edge = np.cumsum(starts) - 1
+    lines = shapely.linestrings(coords[use], indices=edge) if len(use) else np.array([])
+    return RoadEdges(np.asarray(lines, dtype=object), line[use][starts])
+
+
+def end_points(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last coordinates of each line (read from one coordinate array)."""
+    coords, index = shapely.get_coordinates(lines, return_index=True)
+    breaks = np.flatnonzero(np.diff(index)) + 1
+    first = np.concatenate([[0], breaks])
+    last = np.concatenate([breaks - 1, [len(index) - 1]])
+    return coords[first], coords[last]
+
+
+def junction_numbers(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Junction number of each end point (equal to the centimetre) and each junction's xy,
+    numbered in the order of their coordinates (x, then y)."""
+    _, first, junction_of = np.unique(_vertex_keys(points), return_index=True, return_inverse=True)
+    return junction_of.ravel(), points[first]
 
 
 @dataclass
@@ -31,20 +237,32 @@ class Network:
     building_nodes, station_nodes
         Node of each building (its point on the network) and each station (a node of
         its own, tied to its point on the network by its connector).
-    building_connector
-        Metres from each building to the network.
+    building_connector, station_connector
+        Metres from each building and station to the network.
+    building_joined, station_joined
+        Whether each building and station is within the joining distance of a road
+        (a station that is not has no connector: it reaches no one).
     node_xy
         Coordinates of every node (for drawing service areas).
     edges
         Node pairs of the graph's edges.
+    piece_of_node
+        Connected piece of the road network holding each node (-1: a station not joined).
+    pieces
+        Number of connected pieces of the road network.
     """
 
-    graph: coo_matrix
+    graph: csr_matrix
     building_nodes: np.ndarray
     building_connector: np.ndarray
     station_nodes: np.ndarray
     node_xy: np.ndarray
     edges: np.ndarray
+    station_connector: np.ndarray
+    building_joined: np.ndarray
+    station_joined: np.ndarray
+    piece_of_node: np.ndarray
+    pieces: int
 
 
 def _attach(roads: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -58,37 +276,38 @@ def _attach(roads: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return edge, offset, connector
 
 
-def end_points(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and last coordinates of each line (read from one coordinate array)."""
-    coords, index = shapely.get_coordinates(lines, return_index=True)
-    breaks = np.flatnonzero(np.diff(index)) + 1
-    first = np.concatenate([[0], breaks])
-    last = np.concatenate([breaks - 1, [len(index) - 1]])
-    return coords[first], coords[last]
-
-
-def junctions(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Junction number of each end point (equal to the centimetre) and each junction's xy,
-    numbered in the order of their coordinates (x, then y)."""
-    keys = np.round(points / NODE_PRECISION_M).astype(np.int64)
-    keys -= keys.min(axis=0)
-    # One integer per point (x major, y minor) sorts far faster than unique rows.
-    combined = keys[:, 0] * (int(keys[:, 1].max()) + 1) + keys[:, 1]
-    _, first, junction_of = np.unique(combined, return_index=True, return_inverse=True)
-    return junction_of.ravel(), points[first]
-
-
-def build_network(roads: np.ndarray, buildings: np.ndarray, stations: np.ndarray) -> Network:
-    """Join buildings and stations to the roads and build the graph.
+def build_network(
+    roads: np.ndarray,
+    buildings: np.ndarray,
+    stations: np.ndarray,
+    junctions: str = "vertices",
+    levels: np.ndarray | None = None,
+    max_connector_m: float = np.inf,
+) -> Network:
+    """Cut the roads at their junctions, join buildings and stations, build the graph.
 
     Parameters
     ----------
     roads
-        Walkable road LineStrings in metres, each an edge between two junctions.
+        Walkable road LineStrings in metres, as stored (cut by :func:`road_edges`).
     buildings, stations
         Points in metres.
+    junctions, levels
+        Where roads join each other (see :func:`road_edges`).
+    max_connector_m
+        Buildings and stations farther than this from every road are not joined.
+
+    Examples
+    --------
+    >>> from shapely.geometry import LineString
+    >>> roads = np.array([LineString([(0, 0), (10, 0), (20, 0)]),
+    ...                   LineString([(10, -5), (10, 0), (10, 5)])])
+    >>> net = build_network(roads, shapely.points([(20, 1)]), shapely.points([(10, 6)]))
+    >>> net.pieces, float(building_distances(net, nearest_stations(net))[0][0])
+    (1, 17.0)
     """
-    junction_of, junction_xy = junctions(np.concatenate(end_points(roads)))
+    roads = road_edges(roads, junctions, levels).lines
+    junction_of, junction_xy = junction_numbers(np.concatenate(end_points(roads)))
     n_roads = len(roads)
     start, end = junction_of[:n_roads], junction_of[n_roads:]
     length = shapely.length(roads)
@@ -101,6 +320,7 @@ def build_network(roads: np.ndarray, buildings: np.ndarray, stations: np.ndarray
     n_points = len(points)
     point_nodes = n_junctions + np.arange(n_points)
     station_nodes = n_junctions + n_points + np.arange(len(stations))
+    joined = connector <= max_connector_m
 
     # Each edge becomes a chain: start, its attached points by offset, end.
     chain_edge = np.concatenate([np.arange(n_roads), edge, np.arange(n_roads)])
@@ -113,10 +333,11 @@ def build_network(roads: np.ndarray, buildings: np.ndarray, stations: np.ndarray
     v = chain_node[1:][same]
     w = np.diff(chain_pos)[same]
     # Stations hang on their connectors, so the pass starts at the station itself.
-    s_points = point_nodes[len(buildings) :]
-    u = np.concatenate([u, station_nodes])
-    v = np.concatenate([v, s_points])
-    w = np.concatenate([w, connector[len(buildings) :]])
+    n_buildings = len(buildings)
+    hung = joined[n_buildings:]
+    u = np.concatenate([u, station_nodes[hung]])
+    v = np.concatenate([v, point_nodes[n_buildings:][hung]])
+    w = np.concatenate([w, connector[n_buildings:][hung]])
     # Zero-length links (two points at one spot) must stay links, not vanish from a
     # sparse matrix: give them a length far below any measurement.
     w = np.maximum(w, 1e-9)
@@ -125,6 +346,13 @@ def build_network(roads: np.ndarray, buildings: np.ndarray, stations: np.ndarray
         (np.concatenate([w, w]), (np.concatenate([u, v]), np.concatenate([v, u]))),
         shape=(n_nodes, n_nodes),
     ).tocsr()
+    # Pieces of the road network: the components of its junctions (joined points lie
+    # on edges and stations hang on them, so they add none).
+    _, component = connected_components(graph, directed=False)
+    pieces = np.unique(component[:n_junctions])
+    piece_of_node = np.searchsorted(pieces, component)
+    station_alone = station_nodes[~hung]
+    piece_of_node[station_alone] = -1
     xy = np.zeros((n_nodes, 2))
     xy[:n_junctions] = junction_xy
     if n_points:
@@ -133,11 +361,16 @@ def build_network(roads: np.ndarray, buildings: np.ndarray, stations: np.ndarray
         xy[n_junctions + n_points :] = shapely.get_coordinates(stations)
     return Network(
         graph,
-        point_nodes[: len(buildings)],
-        connector[: len(buildings)],
+        point_nodes[:n_buildings],
+        connector[:n_buildings],
         station_nodes,
         xy,
         np.column_stack([u, v]),
+        connector[n_buildings:],
+        joined[:n_buildings],
+        hung,
+        piece_of_node,
+        len(pieces),
     )
 
 
@@ -175,6 +408,70 @@ def nearest_stations(network: Network, limit: float = np.inf) -> NearestStations
 
 
 def building_distances(network: Network, nearest: NearestStations) -> tuple[np.ndarray, np.ndarray]:
-    """Walking distance (m) from each building to its nearest station, and which station."""
+    """Walking distance (m) from each building to its nearest station, and which station
+    (``inf`` and -1 for a building not joined to the network or with no station in reach)."""
     nodes = network.building_nodes
-    return nearest.distance[nodes] + network.building_connector, nearest.station[nodes]
+    distance = np.where(
+        network.building_joined, nearest.distance[nodes] + network.building_connector, np.inf
+    )
+    station = np.where(np.isfinite(distance), nearest.station[nodes], -1)
+    return distance, station
+
+
+@dataclass
+class Connectivity:
+    """How whole a network is, as every coverage answer states it.
+
+    Attributes
+    ----------
+    junctions
+        The junction rule the network was built with.
+    pieces
+        Connected pieces of the road network.
+    main_piece_buildings
+        Joined buildings on the piece holding most of them.
+    buildings_not_joined, stations_not_joined
+        Buildings and stations farther than the joining distance from every road.
+    buildings_without_station
+        Joined buildings whose piece has no joined station (unreachable by the network).
+    off_main_share
+        Share of the joined buildings that are not on the main piece.
+    """
+
+    junctions: str
+    pieces: int
+    main_piece_buildings: int
+    buildings_not_joined: int
+    stations_not_joined: int
+    buildings_without_station: int
+    off_main_share: float
+
+    def as_dict(self) -> dict[str, object]:
+        """The figures as a JSON-ready dict."""
+        return {
+            "junctions": self.junctions,
+            "pieces": self.pieces,
+            "main_piece_buildings": self.main_piece_buildings,
+            "buildings_not_joined": self.buildings_not_joined,
+            "stations_not_joined": self.stations_not_joined,
+            "buildings_without_station": self.buildings_without_station,
+            "off_main_share": round(self.off_main_share, 4),
+        }
+
+
+def connectivity(network: Network, junctions: str = "vertices") -> Connectivity:
+    """Pieces of the network and who could not join it (see :class:`Connectivity`)."""
+    piece = network.piece_of_node
+    building_piece = piece[network.building_nodes][network.building_joined]
+    station_piece = piece[network.station_nodes][network.station_joined]
+    per_piece = np.bincount(building_piece, minlength=max(network.pieces, 1))
+    main = int(per_piece.max()) if len(building_piece) else 0
+    return Connectivity(
+        junctions=junctions,
+        pieces=network.pieces,
+        main_piece_buildings=main,
+        buildings_not_joined=int((~network.building_joined).sum()),
+        stations_not_joined=int((~network.station_joined).sum()),
+        buildings_without_station=int((~np.isin(building_piece, station_piece)).sum()),
+        off_main_share=1 - main / len(building_piece) if len(building_piece) else 0.0,
+    )

@@ -10,6 +10,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
+from gridmap.coverage.network import road_levels
 from gridmap.features import NotFound
 from gridmap.geometry import MetricFrame
 from gridmap.models import Area, Building, Grid, Road, Station
@@ -49,6 +50,7 @@ class AreaData:
     buildings: BuildingArrays
     stations: StationArrays
     roads_m: np.ndarray
+    road_levels: np.ndarray  # level of each road (bridge, tunnel, layer), 0 at grade
 
 
 def _wkb(values) -> np.ndarray:
@@ -60,7 +62,8 @@ def _xy(points: np.ndarray) -> np.ndarray:
 
 
 def load_area(session: Session, code: str, kind: str, reach_m: float) -> AreaData:
-    """Buildings in the area, stations of ``kind`` and walkable roads within reach of it.
+    """Buildings in the area, stations of ``kind`` and walkable roads (with their
+    levels) within reach of it.
 
     Stations and roads just outside the area count: residents cross its edge.
     """
@@ -126,18 +129,20 @@ def load_area(session: Session, code: str, kind: str, reach_m: float) -> AreaDat
         xy=_xy(frame.to_metric(_wkb([r[3] for r in station_rows]))),
     )
 
-    road_rows = session.scalars(
-        select(func.ST_AsBinary(Road.geom))
+    road_rows = session.execute(
+        select(func.ST_AsBinary(Road.geom), Road.bridge, Road.tunnel, Road.layer)
         .where(
             Road.walkable,
             func.ST_DWithin(func.Geography(Road.geom), func.Geography(area_geom), reach_m),
         )
         .order_by(Road.id)
     ).all()
+    road_columns = list(zip(*road_rows, strict=True)) if road_rows else [[]] * 4
     return AreaData(
         frame,
         frame.to_metric(to_shape(area.geom)),
         buildings,
         stations,
-        frame.to_metric(_wkb(road_rows)),
+        frame.to_metric(_wkb(road_columns[0])),
+        road_levels(*road_columns[1:], n=len(road_rows)),
     )

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gridmap.coverage import analyse
-from gridmap.coverage.network import build_network, end_points, junctions
+from gridmap.coverage.network import build_network, end_points, junction_numbers, road_edges
 from gridmap.models import Area, Building
 from gridmap.planning.siting import maximal_covering, set_covering
 
@@ -48,9 +48,11 @@ def collect_candidates(
     points: list[tuple[float, float]] | None = None,
     uses: list[str] | None = None,
     spacing_m: float | None = None,
+    junctions: str = "vertices",
+    road_levels: np.ndarray | None = None,
 ) -> Candidates:
     """Given points (lon/lat), buildings of some uses in the area, and road junctions
-    thinned to one per ``spacing_m`` square."""
+    (where roads join by the ``junctions`` rule) thinned to one per ``spacing_m`` square."""
     xy: list[np.ndarray] = []
     sources: list[str] = []
     if points:
@@ -69,7 +71,8 @@ def collect_candidates(
             xy.append(shapely.get_coordinates(metric))
             sources += [f"building {r[0]}" for r in rows]
     if spacing_m and len(roads_m):
-        _, nodes = junctions(np.concatenate(end_points(roads_m)))
+        edges = road_edges(roads_m, junctions, road_levels).lines
+        _, nodes = junction_numbers(np.concatenate(end_points(edges)))
         _, keep = np.unique(np.floor(nodes / spacing_m), axis=0, return_index=True)
         xy.append(nodes[np.sort(keep)])
         sources += ["road junction"] * len(keep)
@@ -85,8 +88,12 @@ def reach_matrix(
     method: str,
     roads_m: np.ndarray,
     detour_factor: float,
+    junctions: str = "vertices",
+    road_levels: np.ndarray | None = None,
+    max_connector_m: float = np.inf,
 ) -> csc_matrix:
-    """``(demand, candidates)`` 0/1: which candidate site is within ``reach_m`` of whom."""
+    """``(demand, candidates)`` 0/1: which candidate site is within ``reach_m`` of whom
+    (on the network the roads make by the ``junctions`` rule, or by straight line)."""
     n_demand, n_sites = len(demand_xy), len(candidates_xy)
     if method == "euclidean":
         rows, cols = [], []
@@ -96,12 +103,20 @@ def reach_matrix(
             rows += near
             cols += [j] * len(near)
         return csc_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_demand, n_sites))
-    network = build_network(roads_m, shapely.points(demand_xy), shapely.points(candidates_xy))
+    network = build_network(
+        roads_m,
+        shapely.points(demand_xy),
+        shapely.points(candidates_xy),
+        junctions,
+        road_levels,
+        max_connector_m,
+    )
+    connector = np.where(network.building_joined, network.building_connector, np.inf)
     blocks = []
     for start in range(0, n_sites, CHUNK):
         sources = network.station_nodes[start : start + CHUNK]
         dist = dijkstra(network.graph, directed=False, indices=sources, limit=reach_m)
-        walk = dist[:, network.building_nodes] + network.building_connector[None, :]
+        walk = dist[:, network.building_nodes] + connector[None, :]
         blocks.append(csc_matrix((walk <= reach_m).T.astype(float)))
     return hstack(blocks).tocsc()
 
@@ -118,6 +133,7 @@ def plan_sites(
     uses: list[str] | None = None,
     spacing_m: float | None = None,
     time_limit_s: float = 30.0,
+    junctions: str | None = None,
 ) -> dict[str, Any]:
     """Propose new stations of ``kind`` for an area.
 
@@ -130,13 +146,25 @@ def plan_sites(
         (0-1; default 1 when ``k`` is not given).
     points, uses, spacing_m
         Candidates: lon/lat points, buildings of these uses, road junctions on a spacing.
+    junctions
+        Where roads join (``vertices`` or ``crossings``; default the coverage rules').
     """
     if k is not None and share is not None:
         raise PlanningProblem("give k (maximal covering) or share (set covering), not both")
-    coverage = analyse(session, area, kind, minutes, method)
+    coverage = analyse(session, area, kind, minutes, method, junctions=junctions)
+    rules = coverage.rules
+    junctions = coverage.network.junctions if coverage.network else rules.junctions
     data, b = coverage.data, coverage.data.buildings
     candidates = collect_candidates(
-        session, area, data.frame, data.roads_m, points, uses, spacing_m
+        session,
+        area,
+        data.frame,
+        data.roads_m,
+        points,
+        uses,
+        spacing_m,
+        junctions,
+        data.road_levels,
     )
     uncovered = ~coverage.covered
     weights = b.households[uncovered].astype(float)
@@ -148,7 +176,10 @@ def plan_sites(
         coverage.distance_m,
         coverage.method,
         data.roads_m,
-        coverage.rules.detour_factor,
+        rules.detour_factor,
+        junctions,
+        data.road_levels,
+        rules.max_connector_m,
     )
     if k is not None:
         result = maximal_covering(cover, weights, k, time_limit_s)
@@ -176,6 +207,8 @@ def plan_sites(
         "minutes": minutes,
         "distance_m": coverage.distance_m,
         "method": coverage.method,
+        "network": coverage.network.as_dict() if coverage.network else None,
+        "warnings": coverage.warnings,
         "objective": objective,
         "solver": result.solver,
         "optimal": result.optimal,
