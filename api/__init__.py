@@ -82,6 +82,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         workers,
     )
     from api.errors import GridmapApi, register_error_handlers
+    from api.guards import register_guards
 
     app.config.update(
         API_TITLE="gridmap",
@@ -107,6 +108,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     app.extensions["gridmap"] = GridmapState(app.config["DATABASE_URL"], api)
     register_error_handlers(app)
+    register_guards(app)
     for module in (
         areas,
         grids,

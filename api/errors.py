@@ -13,6 +13,7 @@ from shapely.geometry import mapping
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from gridmap import logs
 from gridmap.db.cluster import ClusterError
 from gridmap.features import Conflict, NotFound, VersionMismatch
 from gridmap.geometry import CRSProblem
@@ -133,7 +134,13 @@ class GridmapApi(Api):
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Turn gridmap's own exceptions, and any unexpected one, into problem+json."""
+    """Turn gridmap's own exceptions, and any unexpected one, into problem+json.
+
+    Log records of the whole process are scrubbed from here on (:mod:`gridmap.logs`):
+    an unexpected error is logged with its traceback but never its message, which
+    may quote the row that failed.
+    """
+    logs.install()
 
     @app.errorhandler(ImportRejected)
     def rejected(exc: ImportRejected) -> Response:
@@ -201,7 +208,7 @@ def register_error_handlers(app: Flask) -> None:
     def unexpected(exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
             return current_app.extensions["gridmap"].api.handle_http_exception(exc)
-        current_app.logger.exception("unhandled error on %s", request.path)
+        current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return problem(
             500,
             "Internal Server Error",

@@ -15,6 +15,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from typing import IO
 
 import psycopg2
 import pytest
@@ -131,13 +132,16 @@ def client(app):
 
 
 @contextmanager
-def serving(db_url: str, **env: str) -> Iterator[str]:
-    """``gridmap serve`` (gunicorn) on a free local port; yields its base URL."""
+def serving(db_url: str, output: IO[bytes] | None = None, **env: str) -> Iterator[str]:
+    """``gridmap serve`` (gunicorn) on a free local port; yields its base URL.
+
+    Its stdout and stderr (gunicorn's logs) go to ``output`` when given.
+    """
     port = free_port()
     proc = subprocess.Popen(
         [str(BIN / "gridmap"), "serve", "--port", str(port), "--workers", "1"],
         env=cli_env(db_url, **env),
-        stdout=subprocess.PIPE,
+        stdout=output or subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -148,7 +152,9 @@ def serving(db_url: str, **env: str) -> Iterator[str]:
             break
         except OSError:
             if proc.poll() is not None:
-                raise AssertionError(proc.stdout.read().decode()) from None
+                raise AssertionError(
+                    proc.stdout.read().decode() if proc.stdout else "gridmap serve stopped"
+                ) from None
             time.sleep(0.2)
     else:
         proc.kill()

@@ -26,8 +26,14 @@ def database_url(settings: Settings | None = None) -> str:
 
 
 def make_engine(url: str | None = None) -> Engine:
-    """An engine that checks connections before use, so a restarted server is survived."""
-    return create_engine(url or database_url(), pool_pre_ping=True, future=True)
+    """An engine that checks connections before use, so a restarted server is survived.
+
+    Its errors never quote bound parameters (``hide_parameters``): a failed
+    statement's values may be a worker's name and phone, and errors reach logs.
+    """
+    return create_engine(
+        url or database_url(), pool_pre_ping=True, hide_parameters=True, future=True
+    )
 
 
 @contextmanager

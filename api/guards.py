@@ -1,0 +1,131 @@
+"""Checks every API request passes before its view: URL length, media type, body shape.
+
+They run before any parsing, so a body that would make a parser work hard (deep
+nesting) or lie about what it is (``text/plain`` JSON) is refused cheaply and the
+same way for every caller, anonymous ones included.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from flask import Flask, Response, request
+
+from api.errors import problem
+
+#: Longest query string the API reads, in bytes. gunicorn refuses request lines over
+#: 4094 bytes itself (``limit_request_line``); below that, gridmap answers problem+json.
+MAX_QUERY_BYTES = 2048
+#: Deepest nesting of arrays and objects a JSON body may have. A FeatureCollection of
+#: MultiPolygons needs 8 (collection, features, feature, geometry, four arrays).
+MAX_JSON_DEPTH = 32
+#: Largest body of a request that writes one feature or asks one question (bytes);
+#: a building of 5,000 vertices is about 0.2 MB, a grid of 50,000 about 2 MB. Bulk
+#: imports have the app's ``MAX_CONTENT_LENGTH`` instead.
+MAX_SINGLE_BODY_BYTES = 5 * 1024 * 1024
+#: Endpoints that take an uploaded file (multipart/form-data) as well as JSON.
+FILE_ENDPOINT_SUFFIX = ".bulk_import"
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NON_NUMBERS = re.compile(rb"NaN|Infinity")
+_OPEN = frozenset(b"[{")
+
+
+def json_skeleton(body: bytes) -> bytes:
+    """A JSON text with every string emptied: what is left is structure and numbers."""
+    return _JSON_STRING.sub(b'""', body)
+
+
+def json_depth(skeleton: bytes) -> int:
+    """How deeply the arrays and objects of a JSON text nest, without parsing it.
+
+    Parameters
+    ----------
+    skeleton
+        The text with its strings emptied (:func:`json_skeleton`), so that
+        brackets inside strings do not count.
+
+    Examples
+    --------
+    >>> json_depth(json_skeleton(b'{"a": [[1, 2], "[[["]}'))
+    3
+    """
+    brackets = np.frombuffer(skeleton, dtype=np.uint8)
+    positions = np.flatnonzero(np.isin(brackets, np.frombuffer(b"[]{}", dtype=np.uint8)))
+    if positions.size == 0:
+        return 0
+    steps = np.where(np.isin(brackets[positions], np.array(list(_OPEN))), 1, -1)
+    return int(np.cumsum(steps).max())
+
+
+def _has_body() -> bool:
+    return (
+        bool(request.content_length)
+        or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    )
+
+
+def check_request() -> Response | None:
+    """Refuse an API request whose URL or body no view should have to read.
+
+    Returns
+    -------
+    Response or None
+        A problem+json answer (414, 413, 415 or 400), or ``None`` to go on.
+    """
+    if not request.path.startswith("/api/v1/"):
+        return None
+    if len(request.query_string) > MAX_QUERY_BYTES:
+        return problem(
+            414,
+            "URI Too Long",
+            f"the query string has {len(request.query_string)} bytes; "
+            f"at most {MAX_QUERY_BYTES} are read",
+        )
+    if request.method not in ("POST", "PUT", "PATCH") or not _has_body():
+        return None
+    takes_files = (request.endpoint or "").endswith(FILE_ENDPOINT_SUFFIX)
+    if request.mimetype == "multipart/form-data" and takes_files:
+        return None
+    if not request.is_json:
+        accepted = "application/json or application/geo+json" + (
+            ", or a file as multipart/form-data" if takes_files else ""
+        )
+        return problem(
+            415,
+            "Unsupported Media Type",
+            f"the body is {request.mimetype or 'of no stated type'}; send {accepted}",
+        )
+    if not takes_files and (request.content_length or 0) > MAX_SINGLE_BODY_BYTES:
+        return problem(
+            413,
+            "Content Too Large",
+            f"the body has {request.content_length} bytes; one feature or question may "
+            f"have {MAX_SINGLE_BODY_BYTES} (bulk imports take more)",
+        )
+    body = request.get_data(cache=True)
+    if not takes_files and len(body) > MAX_SINGLE_BODY_BYTES:  # chunked, no length given
+        return problem(
+            413, "Content Too Large", f"one feature or question may have {MAX_SINGLE_BODY_BYTES}"
+        )
+    skeleton = json_skeleton(body)
+    depth = json_depth(skeleton)
+    if depth > MAX_JSON_DEPTH:
+        return problem(
+            400,
+            "Bad Request",
+            f"the JSON body nests {depth} levels deep; at most {MAX_JSON_DEPTH} are read",
+        )
+    if _NON_NUMBERS.search(skeleton):
+        return problem(
+            400,
+            "Bad Request",
+            "NaN and Infinity are not JSON numbers: send a number, or null to leave a value out",
+        )
+    return None
+
+
+def register_guards(app: Flask) -> None:
+    """Run :func:`check_request` before every request of ``app``."""
+    app.before_request(check_request)
