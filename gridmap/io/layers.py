@@ -11,15 +11,18 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import shapely
+from sqlalchemy import inspect as sa_inspect
 
 from gridmap import models
 from gridmap.geometry import as_multipolygon, geometry_problems, single_part
 
 FieldType = Literal["str", "int", "bool", "ranges"]
+#: Largest value of an integer column (PostgreSQL ``integer``).
+INT4_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class Field:
     minimum: int | None = None
     reference: str | None = None
     column: str | None = None
+    #: Longest text the column takes (set from the model by :class:`LayerSpec`).
+    max_length: int | None = None
 
     @property
     def target(self) -> str:
@@ -58,6 +63,14 @@ class LayerSpec:
     field_by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        columns = sa_inspect(self.model).columns
+        fields = tuple(
+            replace(f, max_length=getattr(columns[f.target].type, "length", None))
+            if f.type == "str" and not f.reference and f.max_length is None
+            else f
+            for f in self.fields
+        )
+        object.__setattr__(self, "fields", fields)
         object.__setattr__(self, "field_by_name", {f.name: f for f in self.fields})
 
 
@@ -171,6 +184,8 @@ def coerce(spec: Field, value: Any) -> Any:
         result: Any = int(number)
         if spec.minimum is not None and result < spec.minimum:
             raise FieldProblem(f"'{spec.name}' must be at least {spec.minimum}, not {result}")
+        if result > INT4_MAX:
+            raise FieldProblem(f"'{spec.name}' must be at most {INT4_MAX}, not {value!r}")
         return result
     if spec.type == "ranges":
         return household_ranges(spec.name, value)
@@ -187,6 +202,10 @@ def coerce(spec: Field, value: Any) -> Any:
     text = value.strip()
     if "\x00" in text:
         raise FieldProblem(f"'{spec.name}' must not contain NUL characters")
+    if spec.max_length is not None and len(text) > spec.max_length:
+        raise FieldProblem(
+            f"'{spec.name}' must be at most {spec.max_length} characters, not {len(text)}"
+        )
     if spec.choices is not None and text not in spec.choices:
         raise FieldProblem(f"'{spec.name}' must be one of {', '.join(spec.choices)}, not {text!r}")
     return text
