@@ -119,6 +119,13 @@ class AppliedSchema(ma.Schema):
     area = ma.fields.String()
     retired = ma.fields.List(ma.fields.String())
     created = ma.fields.List(ma.fields.String())
+    household_ranges = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.List(ma.fields.Integer()),
+        metadata={
+            "description": "The community's household ranges by kind from now on: the plan's"
+        },
+    )
 
 
 @bp.route("", methods=["POST"])

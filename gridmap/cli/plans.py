@@ -196,6 +196,8 @@ def plan_apply(plan_id: int, author: str) -> None:
         f"plan {plan_id} applied to {answer['area']}: {len(answer['retired'])} grids retired, "
         f"{len(answer['created'])} created"
     )
+    ranges = ", ".join(f"{k} {lo}-{hi}" for k, (lo, hi) in answer["household_ranges"].items())
+    click.echo(f"household ranges of {answer['area']} from now on: {ranges}")
 
 
 @plan.command(name="delete")

@@ -33,6 +33,8 @@ DEDICATED_USES = (
 MICRO_TREES = 2
 #: Words in a compound's name that make a public compound a park.
 PARK_WORDS = ("公园", "park", "Park")
+#: Grids (or groups of buildings) named one by one in a plan's note; the rest are counted.
+NOTE_NAMES = 12
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,47 @@ def boundary_costs(tiles: Tessellation, sites: Sites, rules: RedrawRules) -> spa
     return sparse.csr_matrix((cost, (a, b)), shape=tiles.adjacency.shape)
 
 
+def _named(items: list[str]) -> str:
+    """Items joined by commas, the first :data:`NOTE_NAMES` of them and a count of the rest."""
+    shown = ", ".join(items[:NOTE_NAMES])
+    return shown + (f" and {len(items) - NOTE_NAMES} more" if len(items) > NOTE_NAMES else "")
+
+
+def _site_notes(sites: Sites, tiles: Tessellation) -> list[str]:
+    """A note on the buildings that share one cell (nested or overlapping footprints)."""
+    shared = np.flatnonzero(np.bincount(tiles.site)[tiles.site] > 1)
+    if not len(shared):
+        return []
+    groups: dict[int, list[str]] = {}
+    for b in shared:
+        groups.setdefault(int(tiles.site[b]), []).append(str(sites.codes[b]))
+    listed = ["+".join(codes) for codes in groups.values()]
+    return [
+        f"{len(shared)} buildings stand in or on one another (the same point, an outline "
+        f"inside another, overlapping footprints) and share a cell, so a grid holds each "
+        f"group whole: {_named(listed)}"
+    ]
+
+
+def _micro_notes(grids: list[PlannedGrid], micro_high: int) -> list[str]:
+    """Notes naming oversize buildings and micro grids without households."""
+    notes = []
+    big = [g for g in grids if g.kind == "micro" and g.households > micro_high]
+    if big:
+        names = [f"{g.key} ({g.households} households)" for g in big]
+        notes.append(
+            f"{len(big)} micro grid(s) over the micro maximum of {micro_high} households, "
+            f"each one building or buildings standing in one another: {_named(names)}"
+        )
+    empty = [g.key for g in grids if g.kind == "micro" and g.households == 0]
+    if empty:
+        notes.append(
+            f"{len(empty)} micro grid(s) without households (buildings with none recorded, "
+            f"or none at all): {_named(empty)}"
+        )
+    return notes
+
+
 def _components(costs: sparse.csr_matrix, nodes: np.ndarray) -> list[np.ndarray]:
     count, labels = csgraph.connected_components(costs[nodes][:, nodes], directed=False)
     return [nodes[labels == g] for g in range(count)]
@@ -197,7 +240,10 @@ def redraw(
     Plan
         Grids that tile ``boundary``: dedicated grids, general grids, and micro grids
         tiling each general grid. A building with more households than the micro
-        maximum is a micro grid of its own.
+        maximum is a micro grid of its own. Buildings standing in one another share a
+        cell, so they are never split between grids. The notes name oversize
+        buildings, micro grids without households, buildings that share a cell and
+        general grids outside their range.
     """
     rules = rules or RedrawRules()
     if len(sites.codes) == 0:
@@ -248,7 +294,13 @@ def redraw(
         for m, part in enumerate([*parts, *([c] for c in big)], start=1):
             note = None
             if len(part) == 1 and weights[part[0]] > micro_high:
-                note = f"one building over the micro maximum of {micro_high} households"
+                codes = [str(sites.codes[b]) for b in members_of[part[0]]]
+                note = (
+                    f"building {codes[0]} is over the micro maximum of {micro_high} households"
+                    if len(codes) == 1
+                    else f"buildings {', '.join(codes)} stand in one another and are over "
+                    f"the micro maximum of {micro_high} households together"
+                )
             grids.append(grid(f"{key}-M{m:02d}", "micro", np.asarray(part), parent=key, note=note))
     low, high = rules.general
     outside = [g.key for g in grids if g.kind == "general" and not low <= g.households <= high]
@@ -257,6 +309,7 @@ def redraw(
             f"{len(outside)} general grid(s) outside {low}-{high} households where the "
             f"blocks allow no better: {', '.join(outside)}"
         )
+    notes += _micro_notes(grids, micro_high) + _site_notes(sites, tiles)
     return Plan(grids, notes)
 
 

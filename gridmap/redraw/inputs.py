@@ -15,6 +15,7 @@ from gridmap.geometry import MetricFrame
 from gridmap.models import Area, Building, Grid, Road
 from gridmap.redraw.engine import Sites
 from gridmap.topology.checks import COMMUNITY_TILES
+from gridmap.topology.precision import metric
 
 
 @dataclass
@@ -48,7 +49,11 @@ def community_by_code(session: Session, code: str) -> Area:
 
 
 def load_inputs(session: Session, community: Area) -> Inputs:
-    """The community's buildings (by their point), with today's grid of each, and its roads."""
+    """The community's buildings (by their point), with today's grid of each, and its roads.
+
+    Polygons come to metres as the validator takes them (:func:`metric`, edges divided
+    so they stay where they are in lon/lat), so a plan drawn on them checks clean.
+    """
     frame = MetricFrame(to_shape(community.geom))
     grid = aliased(Grid)
     rows = session.execute(
@@ -75,7 +80,10 @@ def load_inputs(session: Session, community: Area) -> Inputs:
         .order_by(Building.id)
     ).all()
     footprints = np.array(
-        [None if r[2] is None else frame.to_metric(shapely.from_wkb(bytes(r[2]))) for r in rows],
+        [
+            None if r[2] is None else metric(frame, shapely.from_wkb(bytes(r[2])), None)
+            for r in rows
+        ],
         dtype=object,
     )
     sites = Sites(
@@ -98,7 +106,7 @@ def load_inputs(session: Session, community: Area) -> Inputs:
     return Inputs(
         community,
         frame,
-        frame.to_metric(to_shape(community.geom)),
+        metric(frame, to_shape(community.geom), None),
         sites,
         shapes[True],
         shapes[True] + shapes[False],

@@ -4,8 +4,8 @@ A plan is drawn by :func:`~gridmap.redraw.engine.redraw` from the community as i
 stands, validated with the same validator as live grids, and stored in ``plans``
 and ``plan_grids`` apart from the live grids. Applying it replaces the
 community's general, dedicated and micro grids in one transaction (master grids
-stay), with revisions and new codes; a plan whose community changed since it was
-drawn is stale and refused.
+stay), with revisions and new codes, and makes the plan's household ranges the
+community's; a plan whose community changed since it was drawn is stale and refused.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from gridmap.topology.edits import (
     snap_to_neighbours,
     split_by_line,
 )
+from gridmap.topology.precision import metric
 
 KIND_NAMES = {"general": "一般网格", "micro": "微网格", "dedicated": "专属网格"}
 
@@ -60,6 +61,16 @@ def _redraw_rules(plan: Plan) -> RedrawRules:
     )
 
 
+def _lonlat(geom: shapely.Geometry, frame: MetricFrame) -> shapely.Geometry:
+    """A metric polygon in lon/lat, valid there too (a vertex pair a few nanometres
+    apart may not survive the change of frame as it was)."""
+    out = frame.to_lonlat(geom)
+    if not out.is_valid:
+        parts = shapely.get_parts(shapely.make_valid(out))
+        out = shapely.union_all(parts[np.isin(shapely.get_type_id(parts), (3, 6))])
+    return out
+
+
 def _stored(grid: PlannedGrid, frame: MetricFrame) -> PlanGrid:
     """A planned grid (metric) as a row of ``plan_grids`` (lon/lat)."""
     return PlanGrid(
@@ -71,13 +82,17 @@ def _stored(grid: PlannedGrid, frame: MetricFrame) -> PlanGrid:
         buildings=len(grid.buildings),
         polsby_popper=round(polsby_popper(grid.geometry), 4),
         note=grid.note,
-        geom=from_shape(as_multipolygon(frame.to_lonlat(grid.geometry)), 4326),
+        geom=from_shape(as_multipolygon(_lonlat(grid.geometry, frame)), 4326),
     )
 
 
+def _ranges(plan: Plan) -> dict[str, list[int]]:
+    """The plan's household ranges by kind, as ``areas.household_ranges`` holds them."""
+    return {k: [int(v) for v in plan.settings[k]] for k in ("general", "micro")}
+
+
 def _layout_rules(plan: Plan) -> LayoutRules:
-    ranges = {k: list(plan.settings[k]) for k in ("general", "micro")}
-    return LayoutRules().with_ranges(ranges)
+    return LayoutRules().with_ranges(_ranges(plan))
 
 
 def _findings(session: Session, plan: Plan) -> list[Finding]:
@@ -87,7 +102,9 @@ def _findings(session: Session, plan: Plan) -> list[Finding]:
         GridShape(ids[g.key], g.key, g.kind, to_shape(g.geom), ids.get(g.parent_key), None)
         for g in plan.grids
     ]
-    return validate_community(session, plan.community, _layout_rules(plan), grids=shapes)
+    return validate_community(
+        session, plan.community, _layout_rules(plan), grids=shapes, ranges=_ranges(plan)
+    )
 
 
 def _validation(findings: list[Finding]) -> dict[str, Any]:
@@ -151,7 +168,7 @@ def _measure(session: Session, plan: Plan, inputs: Inputs | None = None) -> None
     from the stored polygons (after the plan is drawn or edited)."""
     inputs = inputs or load_inputs(session, plan.community)
     rules = _redraw_rules(plan)
-    shapes = inputs.frame.to_metric(np.array([to_shape(g.geom) for g in plan.grids]))
+    shapes = metric(inputs.frame, np.array([to_shape(g.geom) for g in plan.grids]), None)
     points = inputs.sites.points
     index, hit = shapely.STRtree(shapes).query(points, predicate="within")
     planned = []
@@ -185,7 +202,7 @@ def _redraw_micro(session: Session, plan: Plan, generals: list[PlanGrid]) -> Non
         plan.grids.remove(old)
     session.flush()
     for general in generals:
-        shape = inputs.frame.to_metric(to_shape(general.geom))
+        shape = metric(inputs.frame, to_shape(general.geom), None)
         inside = np.flatnonzero(shapely.within(inputs.sites.points, shape))
         barriers = [b for b in inputs.barriers if b.intersects(shape)]
         for g in micro_grids(shape, inputs.sites.subset(inside), barriers, rules, general.key):
@@ -509,7 +526,9 @@ def apply_plan(
 
     Old general, dedicated and micro grids are retired with revisions; the new
     ones are created, take over the workers and place types of the old general
-    grids they continue, and are recoded.
+    grids they continue, and are recoded. The plan's household ranges become the
+    community's own (``areas.household_ranges``), so the layout is checked against
+    the ranges it was drawn for.
 
     Raises
     ------
@@ -565,6 +584,7 @@ def apply_plan(
             f"{reason}: continues {record['code']}",
         )
     codes = recode_community(session, community.code, author, reason)
+    community.household_ranges = {**(community.household_ranges or {}), **_ranges(plan)}
     guard.check()
     plan.status = "applied"
     plan.applied_at = func.now()
@@ -574,4 +594,5 @@ def apply_plan(
         "area": community.code,
         "retired": sorted(g["code"] for g in old_records.values()),
         "created": sorted(codes.get(temporary[k], temporary[k]) for k in created),
+        "household_ranges": community.household_ranges,
     }

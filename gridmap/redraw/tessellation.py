@@ -3,8 +3,11 @@
 The community is first cut into blocks by its barrier roads; each block is then
 divided into Voronoi cells of the building points inside it, and every footprint
 is given whole to its own building's cell (taken from the cells it pokes into),
-so that grids made of whole cells never split a building. Blocks holding no
-building join the neighbouring block that shares the longest boundary with them.
+so that grids made of whole cells never split a building. Buildings that stand in
+one another (an outline inside another, as nested OSM outlines often are, a point
+inside another's footprint, footprints that overlap) share one cell. Blocks
+holding no building join the neighbouring block that shares the longest boundary
+with them.
 
 Everything here works in a metric CRS on plain shapely geometries.
 """
@@ -16,11 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from scipy import sparse
+from scipy.sparse import csgraph
+
+from gridmap.settings import PRECISION_M, SLIVER_M
+from gridmap.topology.precision import significant
 
 #: Shared boundaries shorter than this (m) do not make two cells neighbours.
 MIN_SHARED_M = 0.5
-#: Vertices of neighbouring cells this close (m) are made one.
-SNAP_M = 0.01
+#: Vertices of neighbouring cells this close (m) are made one: gridmap's one precision.
+SNAP_M = PRECISION_M
 
 
 @dataclass
@@ -32,7 +39,8 @@ class Tessellation:
     cells
         One polygon per site (metric CRS); together they tile the community.
     site
-        For each building, the index of its cell (buildings at the same point share one).
+        For each building, the index of its cell (buildings at the same point, or
+        standing in one another, share one).
     block
         For each cell, the barrier-road block it lies in.
     adjacency
@@ -90,6 +98,53 @@ def _assign_blocks(faces: list[shapely.Geometry], sites: np.ndarray) -> tuple[li
         del faces[i]
 
 
+def shared_sites(point_site: np.ndarray, points: np.ndarray, footprints: np.ndarray) -> np.ndarray:
+    """Group the distinct building points whose buildings must share a cell.
+
+    A building shares its cell with another when its point lies on the other's
+    footprint (an outline inside another, a point-only building in a footprint), or
+    when their footprints overlap somewhere wider than :data:`SLIVER_M`; groups are
+    the connected components of those pairs.
+
+    Parameters
+    ----------
+    point_site
+        For each building, the index of its distinct point.
+    points, footprints
+        Each building's point and footprint (or ``None``), metric.
+
+    Returns
+    -------
+    numpy.ndarray
+        For each distinct point, its group (numbered from 0 in order of first point).
+    """
+    n = int(point_site.max()) + 1 if len(point_site) else 0
+    known = np.flatnonzero([f is not None for f in footprints])
+    rows, cols = [np.arange(n)], [np.arange(n)]
+    if len(known):
+        prints = footprints[known].astype(object)
+        tree = shapely.STRtree(prints)
+        building, hit = tree.query(points, predicate="intersects")
+        foreign = building != known[hit]
+        rows.append(point_site[building[foreign]])
+        cols.append(point_site[known[hit[foreign]]])
+        a, b = tree.query(prints, predicate="intersects")
+        a, b = a[a < b], b[a < b]
+        if len(a):
+            overlap = shapely.intersection(prints[a], prints[b])
+            polygonal = np.isin(shapely.get_type_id(overlap), (3, 6))
+            wide = np.zeros(len(a), dtype=bool)
+            wide[polygonal] = significant(overlap[polygonal], 0.0, SLIVER_M)
+            rows.append(point_site[known[a[wide]]])
+            cols.append(point_site[known[b[wide]]])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = sparse.coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n))
+    _, labels = csgraph.connected_components(graph, directed=False)
+    _, first = np.unique(labels, return_index=True)
+    order = np.argsort(np.argsort(first))  # number groups by their first point
+    return order[labels]
+
+
 def _voronoi(points: np.ndarray, block: shapely.Geometry) -> np.ndarray:
     """Voronoi cells of distinct points clipped to the block, in the points' order."""
     if len(points) == 1:
@@ -135,7 +190,9 @@ def _polygonal(cells: np.ndarray) -> np.ndarray:
 
 def _one_piece_each(cells: np.ndarray, sites: np.ndarray) -> np.ndarray:
     """Give each stray piece of a cell (cut off by another building's footprint) to the
-    neighbour sharing the longest boundary with it, so every cell is one polygon."""
+    neighbour sharing the longest boundary with it, so every cell is one polygon.
+
+    ``sites`` holds each cell's building point(s); the piece holding one stays."""
     cells = cells.copy()
     tree = shapely.STRtree(cells)
     for i in np.flatnonzero(shapely.get_num_geometries(cells) > 1):
@@ -155,6 +212,25 @@ def _one_piece_each(cells: np.ndarray, sites: np.ndarray) -> np.ndarray:
             j = near[int(np.argmax(shared))]
             cells[j] = shapely.coverage_union_all([cells[j], piece])
     return cells
+
+
+def _without_empty(
+    cells: np.ndarray, site: np.ndarray, block: np.ndarray, points: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop cells left empty by cleaning; their buildings go to the cell on their point
+    (the nearest where none holds it). Cells are renumbered in order."""
+    empty = shapely.is_empty(cells) | (shapely.area(cells) <= 0)
+    if not empty.any():
+        return cells, site, block
+    kept = np.flatnonzero(~empty)
+    new_index = np.full(len(cells), -1)
+    new_index[kept] = np.arange(len(kept))
+    site = new_index[site]
+    lost = np.flatnonzero(site < 0)
+    if len(lost):
+        _, nearest = shapely.STRtree(cells[kept]).query_nearest(points[lost], all_matches=False)
+        site[lost] = nearest
+    return cells[kept], site, block[kept]
 
 
 def _adjacency(cells: np.ndarray, block: np.ndarray) -> tuple:
@@ -204,24 +280,40 @@ def tessellate(
         Cells, the cell of each building, and the cells' adjacency.
     """
     coords = np.round(shapely.get_coordinates(points), 3)
-    unique, site = np.unique(coords, axis=0, return_inverse=True)
-    site = site.ravel()
-    sites = shapely.points(unique)
-    faces, block = _assign_blocks(blocks(boundary, barriers), sites)
-    if (block < 0).any():
+    unique, point_site = np.unique(coords, axis=0, return_inverse=True)
+    point_site = point_site.ravel()
+    distinct = shapely.points(unique)
+    faces, point_block = _assign_blocks(blocks(boundary, barriers), distinct)
+    if (point_block < 0).any():
         raise ValueError("building points must lie inside the community")
-    cells = np.empty(len(sites), dtype=object)
+    voronoi = np.empty(len(distinct), dtype=object)
     for b, face in enumerate(faces):
-        members = np.flatnonzero(block == b)
-        cells[members] = _voronoi(unique[members], face)
+        members = np.flatnonzero(point_block == b)
+        voronoi[members] = _voronoi(unique[members], face)
     footprints = np.array(
         [None if f is None else shapely.intersection(f, boundary) for f in footprints],
         dtype=object,
     )
+    footprints[[f is not None and f.is_empty for f in footprints]] = None
+    group = shared_sites(point_site, np.asarray(points), footprints)
+    site = group[point_site]
+    n_cells = int(group.max()) + 1
+    cells = np.empty(n_cells, dtype=object)
+    anchors = np.empty(n_cells, dtype=object)
+    block = np.zeros(n_cells, dtype=int)
+    for g, members in enumerate(
+        np.split(np.argsort(group, kind="stable"), np.cumsum(np.bincount(group))[:-1])
+    ):
+        cells[g] = voronoi[members[0]] if len(members) == 1 else shapely.union_all(voronoi[members])
+        anchors[g] = (
+            distinct[members[0]] if len(members) == 1 else shapely.multipoints(unique[members])
+        )
+        block[g] = point_block[members[0]]
     cells = _footprints_whole(cells, site, footprints)
     # Cells were cut by separate overlays, so shared edges agree only to rounding;
     # GEOS's coverage cleaner makes them identical, so unions of cells are exact.
     cleaned = shapely.coverage_clean(_polygonal(cells), snapping_distance=SNAP_M)
-    cells = _one_piece_each(cleaned, sites)
+    cells = _one_piece_each(cleaned, anchors)
+    cells, site, block = _without_empty(cells, site, block, np.asarray(points))
     adjacency, barrier = _adjacency(cells, block)
     return Tessellation(cells, site, block, adjacency, barrier)

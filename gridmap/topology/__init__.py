@@ -1,13 +1,14 @@
 """Validation of a grid layout: gaps, overlaps, containment, buildings, households, workers.
 
 :mod:`gridmap.topology.checks` holds the pure checks; :func:`validate_area` loads a
-street's or community's layout from PostGIS, runs them in a metric CRS and returns
-findings with lon/lat geometries.
+street's or community's layout from PostGIS, runs them in the community's metric
+frame at one precision (:mod:`gridmap.topology.precision`) and returns findings with
+lon/lat geometries.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import shapely
@@ -21,6 +22,7 @@ from gridmap.geometry import MetricFrame
 from gridmap.models import Area, Building, Grid
 from gridmap.settings import LayoutRules
 from gridmap.topology.checks import Buildings, Finding, GridShape, validate_layout
+from gridmap.topology.precision import metric
 
 __all__ = ["Finding", "Report", "validate_area", "validate_community"]
 
@@ -97,16 +99,26 @@ def validate_community(
     community: Area,
     rules: LayoutRules | None = None,
     grids: list[GridShape] | None = None,
+    ranges: dict[str, list[int]] | None = None,
 ) -> list[Finding]:
     """Findings of one community (geometries in lon/lat, sizes in m²).
+
+    Every geometry is taken to the community's metric frame at one precision
+    (:func:`gridmap.topology.precision.metric`) and checked there; a grid's validity
+    is judged in lon/lat, as it is stored.
 
     Parameters
     ----------
     grids
         The layout to check; the community's active grids when omitted (a draft
         plan passes its own).
+    ranges
+        Household ranges by kind to check against instead of the community's own
+        (a draft plan's).
     """
-    rules = (rules or LayoutRules()).with_ranges(community.household_ranges)
+    rules = (rules or LayoutRules()).with_ranges(
+        community.household_ranges if ranges is None else ranges
+    )
     boundary = to_shape(community.geom)
     frame = MetricFrame(boundary)
     if grids is None:
@@ -117,14 +129,26 @@ def validate_community(
             GridShape(g.id, g.code, g.kind, to_shape(g.geom), g.parent_id, g.worker_id)
             for g in rows
         ]
-    return validate_layout(
-        boundary,
+    buildings = load_buildings(session, community)
+    findings = validate_layout(
+        metric(frame, boundary, None),
         community.code,
-        grids,
-        load_buildings(session, community),
+        [
+            replace(g, geom=metric(frame, g.geom, rules.precision_m if g.geom.is_valid else None))
+            for g in grids
+        ],
+        Buildings(
+            buildings.codes,
+            frame.to_metric(buildings.points),
+            metric(frame, buildings.footprints, None),
+            buildings.households,
+        ),
         rules,
-        area=lambda geom: shapely.area(frame.to_metric(geom)),
     )
+    return [
+        replace(f, geometry=None if f.geometry is None else frame.to_lonlat(f.geometry))
+        for f in findings
+    ]
 
 
 def validate_area(session: Session, code: str, rules: LayoutRules | None = None) -> Report:

@@ -1,22 +1,25 @@
 """The layout validator: pure checks on geometries, no database.
 
 One set of checks serves import, edits, plans and apply. Input is a community's
-boundary, its active grids and its buildings, and a measure of area in m²;
-output is a list of :class:`Finding`, each with the grids involved and the
-geometry of the fault.
+boundary, its active grids and its buildings, in metres; output is a list of
+:class:`Finding`, each with the grids involved and the geometry of the fault.
+Every check compares at one precision (:mod:`gridmap.topology.precision`):
+polygons snapped to a grid of ``rules.precision_m``, overlays on that grid, and a
+gap, overlap or part outside counted only where it is larger than its area
+tolerance and wider than ``rules.sliver_m``.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import shapely
 
 from gridmap.settings import LayoutRules
+from gridmap.topology.precision import significant, snapped
 
 #: Kinds of finding that make a layout invalid; the rest are warnings.
 ERROR_KINDS = frozenset(
@@ -30,8 +33,6 @@ ERROR_KINDS = frozenset(
         "building_in_several",
     }
 )
-#: Area in m² of a geometry or an array of geometries.
-Measure = Callable[..., Any]
 #: Grid kinds that tile a community together.
 COMMUNITY_TILES = ("general", "dedicated")
 
@@ -81,15 +82,15 @@ class Finding:
         return "error" if self.kind in ERROR_KINDS else "warning"
 
 
-def _pieces(geom: shapely.Geometry, tolerance: float, area: Measure) -> list[shapely.Geometry]:
-    """Polygon parts of a geometry larger than ``tolerance`` m²."""
-    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"]
-    return [p for p in parts if area(p) > tolerance]
+def _pieces(geom: shapely.Geometry, tolerance: float, rules: LayoutRules) -> list[shapely.Geometry]:
+    """Polygon parts of a metric geometry that are more than drawing noise: larger
+    than ``tolerance`` m² and wider than ``rules.sliver_m``."""
+    parts = shapely.get_parts(geom)
+    parts = parts[shapely.get_type_id(parts) == 3]
+    return list(parts[significant(parts, tolerance, rules.sliver_m)])
 
 
-def check_grids(
-    grids: Sequence[GridShape], rules: LayoutRules, area: Measure = shapely.area
-) -> list[Finding]:
+def check_grids(grids: Sequence[GridShape], rules: LayoutRules) -> list[Finding]:
     """Invalid and non-contiguous grids."""
     findings = []
     for grid in grids:
@@ -100,7 +101,7 @@ def check_grids(
                 )
             )
             continue
-        parts = _pieces(grid.geom, rules.gap_tolerance_m2, area)
+        parts = _pieces(grid.geom, rules.gap_tolerance_m2, rules)
         if len(parts) > 1:
             findings.append(
                 Finding(
@@ -118,20 +119,17 @@ def check_siblings(
     parent: shapely.Geometry,
     parent_code: str,
     rules: LayoutRules,
-    area: Measure = shapely.area,
 ) -> list[Finding]:
     """Overlaps between siblings, gaps they leave in their parent, parts outside it.
 
     Parameters
     ----------
     siblings
-        Grids that must tile ``parent`` together.
+        Grids that must tile ``parent`` together (metres, on the precision grid).
     parent
         The community or general grid they tile.
     parent_code
         Its code, for the findings' text.
-    area
-        Area in m² of a geometry (of an array of them).
     """
     findings: list[Finding] = []
     valid = [g for g in siblings if g.geom.is_valid]
@@ -140,12 +138,18 @@ def check_siblings(
     geoms = np.array([g.geom for g in valid], dtype=object)
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="intersects")
+    grid_size = rules.precision_m
     for i, j in zip(left, right, strict=True):
         if i >= j:
             continue
-        shared = shapely.intersection(geoms[i], geoms[j])
-        size = float(area(shared))
-        if size > rules.overlap_tolerance_m2:
+        pieces = _pieces(
+            shapely.intersection(geoms[i], geoms[j], grid_size=grid_size),
+            rules.overlap_tolerance_m2,
+            rules,
+        )
+        if pieces:
+            shared = shapely.union_all(pieces)
+            size = float(shapely.area(shared))
             a, b = valid[i].code, valid[j].code
             findings.append(
                 Finding(
@@ -156,10 +160,12 @@ def check_siblings(
                     round(size, 2),
                 )
             )
-    union = shapely.union_all(geoms)
-    for piece in _pieces(shapely.difference(parent, union), rules.gap_tolerance_m2, area):
-        size = float(area(piece))
-        touching = [valid[k].code for k in tree.query(piece, predicate="touches")]
+    union = shapely.union_all(geoms, grid_size=grid_size)
+    gaps = shapely.difference(parent, union, grid_size=grid_size)
+    for piece in _pieces(gaps, rules.gap_tolerance_m2, rules):
+        size = float(shapely.area(piece))
+        near = tree.query(piece, predicate="dwithin", distance=grid_size)
+        touching = sorted(valid[k].code for k in near)
         findings.append(
             Finding(
                 "gap",
@@ -170,9 +176,13 @@ def check_siblings(
             )
         )
     for grid in valid:
-        outside = _pieces(shapely.difference(grid.geom, parent), rules.outside_tolerance_m2, area)
+        outside = _pieces(
+            shapely.difference(grid.geom, parent, grid_size=grid_size),
+            rules.outside_tolerance_m2,
+            rules,
+        )
         if outside:
-            size = float(sum(area(p) for p in outside))
+            size = float(sum(shapely.area(p) for p in outside))
             findings.append(
                 Finding(
                     "outside_parent",
@@ -189,9 +199,12 @@ def check_buildings(
     grids: Sequence[GridShape],
     buildings: Buildings,
     rules: LayoutRules,
-    area: Measure = shapely.area,
 ) -> tuple[list[Finding], np.ndarray]:
     """Buildings in no grid, in several, or split between grids.
+
+    A building belongs to the grids its point lies in; a point in none but within
+    ``rules.precision_m`` of a grid belongs to the nearest. With buildings and no
+    grids at all, every building is in no grid.
 
     Returns
     -------
@@ -201,12 +214,20 @@ def check_buildings(
     """
     findings: list[Finding] = []
     households = np.zeros(len(grids), dtype=np.int64)
-    if len(buildings.codes) == 0 or not grids:
+    if len(buildings.codes) == 0:
         return findings, households
     geoms = np.array([g.geom for g in grids], dtype=object)
     tree = shapely.STRtree(geoms)
     building_idx, grid_idx = tree.query(buildings.points, predicate="intersects")
     counts = np.bincount(building_idx, minlength=len(buildings.codes))
+    near = np.flatnonzero(counts == 0)
+    if len(near) and len(grids):
+        found, nearest = tree.query_nearest(
+            buildings.points[near], max_distance=rules.precision_m, all_matches=False
+        )
+        building_idx = np.r_[building_idx, near[found]]
+        grid_idx = np.r_[grid_idx, nearest]
+        counts = np.bincount(building_idx, minlength=len(buildings.codes))
     np.add.at(households, grid_idx, buildings.households[building_idx])
     codes = np.asarray(buildings.codes, dtype=object)
     unassigned = np.flatnonzero(counts == 0)
@@ -238,8 +259,8 @@ def check_buildings(
     placed = np.flatnonzero((owner >= 0) & has_footprint)
     if len(placed):
         footprints = buildings.footprints[placed]
-        inside = area(shapely.intersection(footprints, geoms[owner[placed]]))
-        share_out = 1 - inside / area(footprints)
+        inside = shapely.area(shapely.intersection(footprints, geoms[owner[placed]]))
+        share_out = 1 - inside / np.maximum(shapely.area(footprints), 1e-12)
         for k in np.flatnonzero(share_out > rules.split_share):
             b = placed[k]
             findings.append(
@@ -304,18 +325,17 @@ def validate_layout(
     grids: Sequence[GridShape],
     buildings: Buildings,
     rules: LayoutRules,
-    area: Measure = shapely.area,
 ) -> list[Finding]:
-    """Every check on one community's layout.
+    """Every check on one community's layout, in metres.
 
-    Geometries stay in the coordinates they are stored in (lon/lat), where
-    neighbours share exact vertices, so overlays find no false slivers; only
-    sizes are measured in metres, by ``area``.
+    Polygons are snapped to a grid of ``rules.precision_m`` first (their validity is
+    judged as given), so vertices that differ by rounding are one, and overlays
+    run on that grid.
 
     Parameters
     ----------
     community
-        The community's boundary.
+        The community's boundary (metres, as every geometry here).
     community_code
         Its code, for the findings' text.
     grids
@@ -323,19 +343,21 @@ def validate_layout(
     buildings
         Its buildings.
     rules
-        Tolerances and household ranges (the community's own where it has them).
-    area
-        Area in m² of a geometry or an array of them (plain planar area by default,
-        for geometries already in metres).
+        Tolerances, precision and household ranges (the community's own where it has
+        them).
 
     Returns
     -------
     list of Finding
         Empty for a valid layout with nothing to warn about.
     """
-    findings = check_grids(grids, rules, area)
+    findings = check_grids(grids, rules)
+    grids = [
+        replace(g, geom=snapped(g.geom, rules.precision_m)) if g.geom.is_valid else g for g in grids
+    ]
+    community = snapped(community, rules.precision_m)
     tiles = [g for g in grids if g.kind in COMMUNITY_TILES]
-    findings += check_siblings(tiles, community, community_code, rules, area)
+    findings += check_siblings(tiles, community, community_code, rules)
     micro_by_parent: dict[int, list[GridShape]] = defaultdict(list)
     for grid in grids:
         if grid.kind == "micro" and grid.parent_id is not None:
@@ -344,13 +366,13 @@ def validate_layout(
     for parent_id, micros in sorted(micro_by_parent.items()):
         parent = by_id.get(parent_id)
         if parent is not None and parent.geom.is_valid:
-            findings += check_siblings(micros, parent.geom, parent.code, rules, area)
-    building_findings, households = check_buildings(tiles, buildings, rules, area)
+            findings += check_siblings(micros, parent.geom, parent.code, rules)
+    building_findings, households = check_buildings(tiles, buildings, rules)
     findings += building_findings
     findings += check_households(tiles, households, rules)
     micros = [g for g in grids if g.kind == "micro"]
     if micros:
-        _, micro_households = check_buildings(micros, buildings, rules, area)
+        _, micro_households = check_buildings(micros, buildings, rules)
         findings += check_households(micros, micro_households, rules)
     findings += check_workers(grids, rules)
     return findings
