@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import cached_property
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, current_app, g
 from flask_cors import CORS
 from sqlalchemy import Engine
 
 from gridmap import __version__
 from gridmap.db.engine import database_url, make_engine
+from gridmap.settings import PROJECT_ROOT
 
 #: Defaults of the app's settings; each can be set as GRIDMAP_<NAME> in the environment.
 DEFAULTS: dict[str, Any] = {
@@ -26,6 +28,13 @@ DEFAULTS: dict[str, Any] = {
     "MAP_BASE": "none",
     "MAP_TILE_URL": None,
     "MAP_TILE_KEY": None,
+    # The key that signs browser session cookies; without one, a key made on first use
+    # and kept in SECRET_KEY_FILE (mode 600), so every worker shares it.
+    "SECRET_KEY": None,
+    "SECRET_KEY_FILE": str(PROJECT_ROOT / "data" / "secret_key"),
+    # Hours a browser session lasts; send its cookie over HTTPS only (set behind TLS).
+    "SESSION_HOURS": 8,
+    "SESSION_COOKIE_SECURE": False,
 }
 
 
@@ -50,6 +59,32 @@ def origin_list(value: Any) -> list[str]:
     return list(value or [])
 
 
+def csp_nonce() -> str:
+    """This response's script nonce (made on first use): the scripts a page may run
+    carry it, and the Content-Security-Policy names it."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(18)
+    return g.csp_nonce
+
+
+def security_headers(response: Response) -> Response:
+    """Content-Security-Policy on every response: only scripts with this response's
+    nonce run; frames only for embeds, by the origins in ``EMBED_ORIGINS`` (an embed
+    view sets ``g.frame_ancestors``), ``'none'`` for everything else."""
+    from layers.base import BASE_MAPS, page_policy, tile_origins
+
+    tiles = [t[0] for t in BASE_MAPS.values() if t] + [current_app.config["MAP_TILE_URL"]]
+    ancestors = g.get("frame_ancestors")
+    frames = " ".join(ancestors) if ancestors else "'none'"
+    policy = page_policy(csp_nonce(), tile_origins(*tiles))
+    response.headers["Content-Security-Policy"] = f"{policy}; frame-ancestors {frames}"
+    if not ancestors:
+        response.headers["X-Frame-Options"] = "DENY"
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the gridmap Flask app.
 
@@ -67,6 +102,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from api import (
         areas,
+        auth,
         buildings,
         coverage,
         docs,
@@ -92,6 +128,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL=docs.ASSETS_URL,
+        # No call to swagger.io's validator: the page loads nothing from the internet.
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
     )
     api = GridmapApi(
         app,
@@ -100,15 +138,24 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                 "description": (
                     "Community grids, buildings, roads and service stations. GeoJSON in EPSG:4326; "
                     "errors are application/problem+json. Send Authorization: Bearer <token>; "
-                    "anonymous requests read as viewers."
+                    "anonymous requests read as viewers. Browser pages sign in at /signin "
+                    "instead: an HttpOnly session cookie, and every write made with it "
+                    "sends the session's CSRF token in the X-CSRF-Token header (else 403)."
                 )
             }
         },
     )
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme(
+        "session", {"type": "apiKey", "in": "cookie", "name": "gridmap_session"}
+    )
     app.extensions["gridmap"] = GridmapState(app.config["DATABASE_URL"], api)
     register_error_handlers(app)
     register_guards(app)
+    from api import jobs, timelimit
+
+    timelimit.init_app(app)
+    jobs.init_app(app)
     for module in (
         areas,
         grids,
@@ -126,6 +173,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(maps.bp)
+    auth.init_app(app)
+    app.after_request(security_headers)
+    app.context_processor(lambda: {"csp_nonce": csp_nonce})
     CORS(
         app,
         resources={

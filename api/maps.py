@@ -1,28 +1,30 @@
 """Map pages (``/maps/grids``, ``/maps/coverage``, ``/maps/plans/ID``), embeds for
 other portals (``/embed/...``) and their assets.
 
-Every asset is served from ``layers/static`` (no CDN). Pages may only be framed by
-gridmap itself (``X-Frame-Options: SAMEORIGIN``); embeds carry
-``Content-Security-Policy: frame-ancestors`` built from ``EMBED_ORIGINS`` and show
-viewer data only, whoever asks.
+Every asset is served from ``layers/static`` (no CDN). Every page runs only scripts
+that carry its response's nonce (``api.security_headers`` sends the policy). Pages may
+not be framed; embeds may be, by the origins in ``EMBED_ORIGINS``
+(``frame-ancestors``), and show viewer data only, whoever asks.
 """
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, request, send_from_directory, url_for
+import folium
+from flask import Blueprint, Response, current_app, g, request, send_from_directory, url_for
+from markupsafe import escape
 from werkzeug.exceptions import BadRequest
 
-from api import origin_list
-from api.auth import current_principal
+from api import csp_nonce, origin_list
+from api.auth import csrf_token, current_principal
 from api.database import db_session
 from gridmap.coverage import JUNCTION_RULES, METHODS
 from gridmap.models import STATION_KINDS
+from gridmap.tokens import ANONYMOUS
 from layers.assets import STATIC_DIR
-from layers.base import BASE_MAPS, served
+from layers.base import BASE_MAPS, render_page, served
 from layers.editor import editor_map
 from layers.pages import (
     DEFAULT_GRID_LAYERS,
@@ -89,7 +91,12 @@ def _grids_html(args: dict[str, Any], staff: bool, tools: bool) -> str:
             tools=tools,
             by_place=args["by_place"],
         )
-    return fmap.get_root().render()
+    return _page(fmap)
+
+
+def _page(fmap: folium.Map) -> str:
+    """A map's HTML, its scripts carrying this response's nonce."""
+    return render_page(fmap, csp_nonce())
 
 
 @bp.route("/maps/static/<path:filename>")
@@ -156,14 +163,13 @@ def _coverage_html(tools: bool) -> str:
             tools=tools,
             **_coverage_args(),
         )
-    return fmap.get_root().render()
+    return _page(fmap)
 
 
 def _embeddable(html: str) -> Response:
-    response = Response(html, mimetype="text/html")
-    ancestors = " ".join(["'self'", *origin_list(current_app.config["EMBED_ORIGINS"])])
-    response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
-    return response
+    """An embed's response: framed by gridmap and the ``EMBED_ORIGINS`` only."""
+    g.frame_ancestors = ["'self'", *origin_list(current_app.config["EMBED_ORIGINS"])]
+    return Response(html, mimetype="text/html")
 
 
 @bp.route("/maps/coverage")
@@ -193,21 +199,38 @@ def plan_page(plan_id: int) -> Response:
             base=base,
             tile_key=current_app.config["MAP_TILE_KEY"],
         )
-        html = fmap.get_root().render()
+        html = _page(fmap)
     return Response(html, mimetype="text/html")
 
 
 @bp.route("/editor")
 def editor_page() -> Response:
-    """The grid editor of an area. Saving needs a planner token, typed into the page
-    (kept in the browser's session storage and sent as a bearer token)."""
+    """The grid editor of an area. Saving needs a planner signed in at ``/signin``:
+    the browser keeps an HttpOnly session cookie, never the token, and the page gets
+    the session's CSRF token for its writes."""
     _base({"area"})
     code = _area()
     with db_session() as session:
         bounds = area_bounds(session, code)
     url = served(url_for("maps.static", filename=""))
-    html = editor_map(bounds, url, code, url_for("grids.Collection").rsplit("/", 1)[0])
-    return Response(html.get_root().render(), mimetype="text/html")
+    principal = current_principal()
+    fmap = editor_map(
+        bounds,
+        url,
+        code,
+        url_for("grids.Collection").rsplit("/", 1)[0],
+        session={
+            "who": None
+            if principal is ANONYMOUS
+            else {"name": principal.name, "role": principal.role},
+            "csrf": csrf_token(),
+            "signin": url_for("session.sign_in_page", next=request.full_path),
+            "signout": url_for("session.sign_out"),
+        },
+    )
+    response = Response(_page(fmap), mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"  # it carries the session's CSRF token
+    return response
 
 
 @bp.route("/embed")
@@ -218,19 +241,13 @@ def snippet() -> Response:
     source = url_for("maps.grids_embed", _external=True) + "?" + urlencode(query)
     code = (
         f'<iframe src="{escape(source)}" width="800" height="600" style="border:0" '
-        f'title="{escape(args["area"])} grids" loading="lazy"></iframe>'
+        f'title="{escape(args["area"])} 网格 grids" loading="lazy"></iframe>'
     )
     page = (
-        "<!doctype html><meta charset=utf-8><title>gridmap embed</title>"
-        "<p>Paste this into the portal's page (its origin must be in GRIDMAP_EMBED_ORIGINS):</p>"
+        '<!doctype html><html lang="zh-CN"><meta charset=utf-8>'
+        "<title>gridmap 嵌入代码 embed</title>"
+        "<p>把这段代码粘贴到门户网站的页面中（门户的源须在 GRIDMAP_EMBED_ORIGINS 里）。"
+        "Paste this into the portal's page (its origin must be in GRIDMAP_EMBED_ORIGINS):</p>"
         f"<textarea rows=4 cols=100 readonly>{escape(code)}</textarea>"
     )
     return Response(page, mimetype="text/html")
-
-
-@bp.after_app_request
-def frame_policy(response: Response) -> Response:
-    """Everything but an embed may be framed by gridmap's own pages only."""
-    if "Content-Security-Policy" not in response.headers:
-        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-    return response

@@ -52,9 +52,15 @@ def create_token(session: Session, name: str, role: str) -> str:
 
 def principal_for(session: Session, token: str) -> Principal | None:
     """The principal of a live token, or ``None`` for an unknown or revoked one."""
+    return principal_for_hash(session, hash_token(token))
+
+
+def principal_for_hash(session: Session, token_hash: str) -> Principal | None:
+    """The principal of the live token with this hash (a browser session keeps the
+    hash, never the token), or ``None`` for an unknown or revoked one."""
     row = session.execute(
         select(ApiToken.name, ApiToken.role).where(
-            ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)
+            ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None)
         )
     ).first()
     return Principal(row.name, row.role) if row else None

@@ -10,11 +10,14 @@ from __future__ import annotations
 import base64
 import mimetypes
 import re
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from urllib.parse import urlsplit
 
 import folium
 from branca.element import Element, MacroElement, Template
 from folium.plugins import Fullscreen, MeasureControl
+from markupsafe import Markup, escape
 
 from layers.assets import FULLSCREEN, LEAFLET, MEASURE, STATIC_DIR, Asset
 
@@ -133,11 +136,11 @@ class Legend(MacroElement):
         <div class="gridmap-legend" style="position: absolute; {{ this.corner }};
              z-index: 1000; background: white; padding: 6px 10px; border-radius: 4px;
              box-shadow: 0 1px 4px rgba(0,0,0,.3); font: 12px/1.5 sans-serif;">
-          <b>{{ this.title }}</b><br>
+          <b>{{ this.title|e }}</b><br>
           {% for label, colour in this.entries %}
           <span style="display:inline-block;width:12px;height:12px;margin-right:6px;
-                background:{{ colour }};border:1px solid #555;vertical-align:middle"></span>
-          {{ label }}<br>
+                background:{{ colour|e }};border:1px solid #555;vertical-align:middle"></span>
+          {{ label|e }}<br>
           {% endfor %}
         </div>
         {% endmacro %}
@@ -152,3 +155,190 @@ class Legend(MacroElement):
         self.corner = (
             "bottom: 24px; right: 12px" if corner == "right" else "bottom: 56px; left: 12px"
         )
+
+
+# -- names are text, never markup -------------------------------------------------
+
+
+def text_html(value: object) -> Markup:
+    """``value`` as HTML that shows it as text (for folium options that take HTML).
+
+    Besides ``< > & " '``, the backtick, ``$`` and the backslash become character
+    references too, so the text stays text even where a template puts it inside a
+    JavaScript template literal.
+    """
+    return Markup(
+        str(escape("" if value is None else value))
+        .replace("\\", "&#92;")
+        .replace("`", "&#96;")
+        .replace("$", "&#36;")
+    )
+
+
+class TextTooltip(MacroElement):
+    """A tooltip of lines of plain text (names, codes), built as DOM text nodes.
+
+    folium's own ``Tooltip`` pastes its string into a JavaScript template literal as
+    HTML; this one passes the lines as JSON and never parses them as markup.
+
+    Parameters
+    ----------
+    lines
+        The tooltip's lines, shown as they are (``None`` lines are left out).
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.bindTooltip(function () {
+            var box = document.createElement("div");
+            {{ this.lines|tojson }}.forEach(function (line, i) {
+                if (i) { box.appendChild(document.createElement("br")); }
+                box.appendChild(document.createTextNode(line));
+            });
+            return box;
+        }, {"sticky": true});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, lines: Iterable[object]):
+        super().__init__()
+        self._name = "TextTooltip"
+        self.lines = [str(line) for line in lines if line is not None]
+
+
+class FieldsTooltip(MacroElement):
+    """A table of a GeoJSON feature's properties, each value shown as text.
+
+    Stands in for folium's ``GeoJsonTooltip``, which writes the values into the page
+    as HTML (``innerHTML``): a grid named ``<img onerror=...>`` would run.
+
+    Parameters
+    ----------
+    fields
+        Property names, in the order shown.
+    aliases
+        The label of each field.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.bindTooltip(function (layer) {
+            var fields = {{ this.fields|tojson }}, aliases = {{ this.aliases|tojson }};
+            var table = document.createElement("table");
+            fields.forEach(function (field, i) {
+                var value = layer.feature.properties[field];
+                var row = table.insertRow();
+                var label = document.createElement("th");
+                label.textContent = aliases[i];
+                row.appendChild(label);
+                row.insertCell().textContent = value === null || value === undefined
+                    ? "" : (typeof value === "object" ? JSON.stringify(value) : String(value));
+            });
+            return table;
+        }, {"sticky": true, "className": "foliumtooltip"});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, fields: Sequence[str], aliases: Sequence[str]):
+        super().__init__()
+        self._name = "FieldsTooltip"
+        self.fields = list(fields)
+        self.aliases = list(aliases)
+
+
+# -- Content-Security-Policy ----------------------------------------------------------
+
+_SCRIPT_TAG = re.compile(r"<script(?=[\s>])")
+
+
+def tile_origins(*templates: str | None) -> list[str]:
+    """The origins (``https://host``) of tile URL templates, for a page's ``img-src``."""
+    origins = []
+    for template in templates:
+        if template and "://" in template:
+            parts = urlsplit(template.replace("{", "").replace("}", ""))
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    return sorted(set(origins))
+
+
+def page_policy(nonce: str, images: Sequence[str] = (), standalone: bool = False) -> str:
+    """The Content-Security-Policy of a map page, without ``frame-ancestors``.
+
+    Scripts run only when they carry ``nonce`` (gridmap's own: Leaflet, the plugins,
+    the map's script); no inline handler, ``javascript:`` address or injected script
+    runs. leaflet-measure compiles its templates with ``new Function``, hence
+    ``'unsafe-eval'`` (it lets an allowed script evaluate strings; it lets no other
+    script in).
+
+    Parameters
+    ----------
+    nonce
+        This response's script nonce.
+    images
+        Origins of tile servers the page may load.
+    standalone
+        A file written by ``gridmap render``: everything it loads is a data: URI.
+    """
+    own = "data:" if standalone else "'self' data:"
+    return "; ".join(
+        [
+            "default-src 'none'" if standalone else "default-src 'self'",
+            f"script-src 'nonce-{nonce}' 'unsafe-eval'",
+            f"style-src {own} 'unsafe-inline'",
+            " ".join(["img-src", own, *images]),
+            f"font-src {own}",
+            "connect-src 'none'" if standalone else "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'none'" if standalone else "form-action 'self'",
+        ]
+    )
+
+
+_PAGE = Template(
+    '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n{{ header }}\n</head>\n<body>\n{{ html }}\n'
+    '</body>\n<script nonce="{{ nonce }}">\n{{ script }}\n</script>\n</html>\n'
+)
+
+
+def render_page(fmap: folium.Map, nonce: str, policy: str | None = None) -> str:
+    """The HTML page of a map whose scripts carry ``nonce``.
+
+    Only the scripts gridmap and folium write get the nonce: the ``<head>`` (links to
+    the vendored scripts, folium's switches) and the map's own script. The body, where
+    legends and summaries sit, gets none, so a script that got into it would not run.
+
+    Parameters
+    ----------
+    fmap
+        The map.
+    nonce
+        The script nonce of the response (or the file) that carries the page.
+    policy
+        A Content-Security-Policy to put in a ``<meta>`` element (for files; pages
+        served by gridmap get theirs as a header).
+    """
+    figure = fmap.get_root()
+    for child in figure._children.values():  # as Figure.render: fills head, body, script
+        child.render()
+    header = [child.render() for child in figure.header._children.values()]
+    if policy:
+        header.insert(0, f'<meta http-equiv="Content-Security-Policy" content="{escape(policy)}">')
+    return _PAGE.render(
+        header=_SCRIPT_TAG.sub(f'<script nonce="{nonce}"', "\n".join(header)),
+        html=figure.html.render(),
+        script=figure.script.render(),
+        nonce=nonce,
+    )
+
+
+def standalone_page(fmap: folium.Map) -> str:
+    """A map as one HTML file (``gridmap render``), with its own policy in a ``<meta>``
+    element and a nonce of its own, so it runs its scripts and no other."""
+    nonce = secrets.token_urlsafe(18)
+    policy = page_policy(nonce, tile_origins(*(t[0] for t in BASE_MAPS.values() if t)), True)
+    return render_page(fmap, nonce, policy)

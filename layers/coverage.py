@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import folium
 from branca.element import MacroElement, Template
 
-from layers.base import Legend
+from layers.base import FieldsTooltip, Legend, TextTooltip, text_html
 
 #: Walking minutes bands: upper bound, colour, label.
 BANDS = (
@@ -43,10 +43,10 @@ def buildings_layer(features: Sequence[dict], circle: float) -> folium.FeatureGr
         {"type": "FeatureCollection", "features": list(features)},
         style_function=style,
         marker=folium.CircleMarker(radius=4),
-        tooltip=folium.GeoJsonTooltip(
-            fields=["code", "minutes", "covered"],
-            aliases=["楼栋 building", "分钟 minutes", "覆盖 covered"],
-        ),
+    ).add_child(
+        FieldsTooltip(
+            ["code", "minutes", "covered"], ["楼栋 building", "分钟 minutes", "覆盖 covered"]
+        )
     ).add_to(group)
     return group
 
@@ -81,7 +81,7 @@ class SummaryBox(MacroElement):
              transform: translateX(-50%); z-index: 1000; background: white;
              padding: 6px 12px; border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,.3);
              font: 13px/1.5 sans-serif;">
-          {{ this.text }}
+          {{ this.text|e }}
         </div>
         {% endmacro %}
         """
@@ -109,12 +109,18 @@ def sites_layer(sites: Sequence[dict]) -> folium.FeatureGroup:
         folium.Marker(
             [lat, lon],
             icon=folium.DivIcon(
-                html=f'<div class="gridmap-site">{site["rank"]}</div>',
+                html=f'<div class="gridmap-site">{text_html(site["rank"])}</div>',
                 icon_size=(24, 24),
                 icon_anchor=(12, 12),
                 class_name="gridmap-site-icon",
             ),
-            tooltip=f"proposed site {site['rank']}: +{site['gain_households']} households",
+        ).add_child(
+            TextTooltip(
+                [
+                    f"建议站点 {site['rank']}：+{site['gain_households']} 户",
+                    f"proposed site {site['rank']}: +{site['gain_households']} households",
+                ]
+            )
         ).add_to(group)
     return group
 

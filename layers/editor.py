@@ -1,11 +1,15 @@
 """The grid editor page: Leaflet-Geoman for reshaping (with snapping) and drawing split
 lines, and gridmap's ``editor.js``, which saves every change through the API with
-If-Match and draws the validator's refusal where it is."""
+If-Match and draws the validator's refusal where it is.
+
+The page holds no token: the planner signs in at ``/signin`` (an HttpOnly session
+cookie), and the page gets only the session's CSRF token, which ``editor.js`` sends
+with every write. Every name it shows is set as text (``textContent``)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from typing import Any
 
 import folium
 from branca.element import Element
@@ -20,11 +24,15 @@ PANEL = """
 <div id="gm-panel" style="position:absolute; top:10px; left:60px; z-index:1000;
      background:white; padding:8px 10px; border-radius:4px; font:13px/1.6 sans-serif;
      box-shadow:0 1px 4px rgba(0,0,0,.3); max-width:440px">
-  <label>planner token <input id="gm-token" type="password" size="28"></label><br>
-  <label><input id="gm-adjust" type="checkbox"> hand area to and from neighbours</label>
-  <button id="gm-merge" type="button">merge selected</button><br>
-  <small>edit a boundary with the edit tool; shift-click grids to select them; draw a
-  line across a selected grid to split it</small><br>
+  <span id="gm-who"></span>
+  <a id="gm-signin" href="#" hidden>登录 sign in</a>
+  <button id="gm-signout" type="button" hidden>退出 sign out</button><br>
+  <label><input id="gm-adjust" type="checkbox"> 与相邻网格互让面积 hand area to and from
+  neighbours</label>
+  <button id="gm-merge" type="button">合并所选 merge selected</button><br>
+  <small>用编辑工具修改边界；按住 Shift 点选网格；在所选网格上画线即可拆分。
+  Edit a boundary with the edit tool; shift-click grids to select them; draw a line
+  across a selected grid to split it.</small><br>
   <span id="gm-status" role="status"></span>
 </div>
 <style>.gm-bad { color: #b2182b; font-weight: bold } .gm-good { color: #1a9850 }</style>
@@ -37,7 +45,7 @@ class Editor(JSCSSMixin):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        gridmapEditor({{ this._parent.get_name() }}, {{ this.options }});
+        gridmapEditor({{ this._parent.get_name() }}, {{ this.options|tojson }});
         {% endmacro %}
         """
     )
@@ -52,12 +60,23 @@ class Editor(JSCSSMixin):
         self.default_css = [
             (f"geoman_css_{i}", url(f"{GEOMAN.folder}/{p}")) for i, p in enumerate(GEOMAN.css)
         ]
-        self.options = json.dumps(options)
+        self.options = options
 
 
-def editor_map(bounds: Sequence[float], url: AssetUrl, area: str, api: str) -> folium.Map:
-    """The editor of an area's grids, talking to the API at ``api``."""
+def editor_map(
+    bounds: Sequence[float], url: AssetUrl, area: str, api: str, session: dict[str, Any]
+) -> folium.Map:
+    """The editor of an area's grids, talking to the API at ``api``.
+
+    Parameters
+    ----------
+    session
+        ``who`` (``name`` and ``role`` of the signed-in planner, or ``None``), ``csrf``
+        (the session's CSRF token, or ``None``), and the ``signin`` and ``signout``
+        addresses.
+    """
     fmap = base_map(bounds, url, tools=False)
     fmap.get_root().html.add_child(Element(PANEL))
-    fmap.add_child(Editor(url, {"api": api, "area": area, "colours": KIND_COLOURS}))
+    options = {"api": api, "area": area, "colours": KIND_COLOURS, **session}
+    fmap.add_child(Editor(url, options))
     return fmap

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import folium
 
-from layers.base import Legend
+from layers.base import FieldsTooltip, Legend, TextTooltip, text_html
 
 #: Fill colour by grid kind; the master grid is an outline only.
 KIND_COLOURS = {
@@ -87,8 +87,7 @@ def grids_layer(
         folium.GeoJson(
             {"type": "Feature", "geometry": feature["geometry"], "properties": props},
             style_function=_style(by_place),
-            tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases),
-        ).add_to(group)
+        ).add_child(FieldsTooltip(fields, aliases)).add_to(group)
     return group
 
 
@@ -104,7 +103,10 @@ def grid_labels(
         folium.Marker(
             [lat, lon],
             icon=folium.DivIcon(
-                html=f'<div class="gridmap-label">{p["code"][-3:]}<br>{p["name"]}</div>',
+                html=(
+                    f'<div class="gridmap-label">{text_html(p["code"][-3:])}<br>'
+                    f"{text_html(p['name'])}</div>"
+                ),
                 icon_size=(90, 28),
                 icon_anchor=(45, 14),
                 class_name="gridmap-label-icon",
@@ -142,6 +144,5 @@ def findings_layer(findings: Sequence[dict]) -> folium.FeatureGroup:
                 "fillOpacity": 0.45,
             },
             marker=folium.CircleMarker(radius=6),
-            tooltip=f"{finding['kind']}: {finding['detail']}",
-        ).add_to(group)
+        ).add_child(TextTooltip([f"{finding['kind']}: {finding['detail']}"])).add_to(group)
     return group

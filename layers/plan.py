@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import folium
 
+from layers.base import FieldsTooltip, TextTooltip
 from layers.grids import KIND_COLOURS
 
 MOVED_COLOUR = "#ff7f00"
@@ -27,9 +28,10 @@ def plan_layer(features: Sequence[dict]) -> folium.FeatureGroup:
                 "fillColor": KIND_COLOURS[f["properties"]["kind"]],
                 "fillOpacity": 0.05 if micro else 0.3,
             },
-            tooltip=folium.GeoJsonTooltip(
-                fields=["key", "kind", "households", "buildings", "polsby_popper", "note"],
-                aliases=[
+        ).add_child(
+            FieldsTooltip(
+                ["key", "kind", "households", "buildings", "polsby_popper", "note"],
+                [
                     "网格 key",
                     "类型 kind",
                     "户数 households",
@@ -37,7 +39,7 @@ def plan_layer(features: Sequence[dict]) -> folium.FeatureGroup:
                     "紧凑度 Polsby-Popper",
                     "备注 note",
                 ],
-            ),
+            )
         ).add_to(group)
     return group
 
@@ -53,8 +55,7 @@ def moved_layer(points: Sequence[tuple[float, float, str]]) -> folium.FeatureGro
             weight=2,
             fill=True,
             fill_opacity=0.9,
-            tooltip=text,
-        ).add_to(group)
+        ).add_child(TextTooltip([text])).add_to(group)
     return group
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import folium
 
-from layers.base import Legend
+from layers.base import Legend, TextTooltip
 
 KIND_COLOURS = {
     "party_service_center": "#c0392b",
@@ -40,8 +40,14 @@ def stations_layer(features: Sequence[dict], name: str = "stations") -> folium.F
             fill=True,
             fill_color=KIND_COLOURS.get(p["kind"], KIND_COLOURS["other"]),
             fill_opacity=1,
-            tooltip=f"{p['name']}<br>{KIND_NAMES.get(p['kind'], p['kind'])}"
-            + (f"<br>capacity {p['capacity']}" if p.get("capacity") else ""),
+        ).add_child(
+            TextTooltip(
+                [
+                    p["name"],
+                    KIND_NAMES.get(p["kind"], p["kind"]),
+                    f"容量 capacity {p['capacity']}" if p.get("capacity") else None,
+                ]
+            )
         ).add_to(group)
     return group
 

@@ -48,8 +48,11 @@ def test_every_page_loads_only_its_own_assets(demo_client, path):
     response = demo_client.get(path)
     assert response.status_code == 200
     assert response.mimetype == "text/html"
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'nonce-" in policy and "'unsafe-inline'" not in policy.split(";")[1]
     if not path.startswith("/embed"):
-        assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert policy.endswith("frame-ancestors 'none'")
     page = response.get_data(as_text=True)
     assets = ASSET.findall(page)
     assert assets, "the page loads Leaflet from somewhere"
@@ -89,8 +92,8 @@ def test_an_embed_may_be_framed_by_the_allowed_origins_only(demo_db_url):
     )
     response = app.test_client().get(f"/embed/grids?area={STREET}&layers=grids")
     assert response.status_code == 200
-    assert response.headers["Content-Security-Policy"] == (
-        "frame-ancestors 'self' https://portal.example"
+    assert response.headers["Content-Security-Policy"].endswith(
+        "; frame-ancestors 'self' https://portal.example"
     )
     assert "X-Frame-Options" not in response.headers
     page = response.get_data(as_text=True)
@@ -255,7 +258,7 @@ def test_render_writes_a_map_that_needs_no_server(demo_db_url, demo_engine, tmp_
 def test_coverage_embed_and_bad_coverage_parameters(demo_client):
     embed = demo_client.get(f"/embed/coverage?area={STREET}&kind=canteen&minutes=15")
     assert embed.status_code == 200
-    assert embed.headers["Content-Security-Policy"].startswith("frame-ancestors 'self'")
+    assert embed.headers["Content-Security-Policy"].endswith("; frame-ancestors 'self'")
     page = embed.get_data(as_text=True)
     assert '"households"' not in page  # aggregates in the summary only, nothing per building
     for query in (
@@ -314,11 +317,15 @@ def test_the_coverage_and_plan_pages_in_a_browser(browser, demo_db_url, demo_eng
 
 
 def _open_editor(page, url: str, token: str) -> None:
-    """Open the editor, type the planner token in, and wait for the grids."""
+    """Open the editor, sign in with the planner token from its link, and wait for the
+    grids."""
     page.goto(url, wait_until="networkidle")
-    page.fill("#gm-token", token)
-    page.dispatch_event("#gm-token", "change")
+    page.click("#gm-signin")
+    page.fill("input[name=token]", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(url)
     page.wait_for_function("window.gridmapEditorLayers.grids.getLayers().length > 0")
+    assert "signed in" in page.inner_text("#gm-who")
 
 
 SHRINK = """([id, factor]) => {

@@ -41,7 +41,7 @@ def render(
 ) -> None:
     """Write a standalone map of street or community CODE: one HTML file with every
     asset inside it, that opens with no server and no internet."""
-    from layers.base import inlined
+    from layers.base import inlined, standalone_page
     from layers.pages import coverage_map, grids_map, plan_map
 
     if layer == "coverage" and not kind:
@@ -59,6 +59,6 @@ def render(
             fmap = plan_map(session, plan_id, inlined, staff=staff)
         else:
             fmap = grids_map(session, code, inlined, staff=staff, by_place=layer != "grids")
-        html = fmap.get_root().render()
+        html = standalone_page(fmap)
     output.write_text(html, encoding="utf-8")
     click.echo(f"{output}: {len(html) / 1e6:.1f} MB")

@@ -1,22 +1,43 @@
 /* gridmap's grid editor: reshape (Geoman, snapping to neighbours), split along a drawn
  * line, merge selected grids; every change goes through the API with If-Match, and
- * the validator's refusal is drawn on the map with its reason. */
+ * the validator's refusal is drawn on the map with its reason.
+ *
+ * No token here: the planner signs in at /signin and the browser sends its HttpOnly
+ * session cookie; writes carry the session's CSRF token (options.csrf). Names from
+ * the data are only ever set as text (textContent, text nodes), never as HTML. */
 (function () {
   "use strict";
 
   function gridmapEditor(map, options) {
     var api = options.api, area = options.area;
-    var tokenInput = document.getElementById("gm-token");
     var adjust = document.getElementById("gm-adjust");
     var status = document.getElementById("gm-status");
-    tokenInput.value = sessionStorage.getItem("gridmap-token") || "";
-    tokenInput.addEventListener("change", function () {
-      sessionStorage.setItem("gridmap-token", tokenInput.value.trim());
-    });
+    var who = document.getElementById("gm-who");
+    var signin = document.getElementById("gm-signin");
+    var signout = document.getElementById("gm-signout");
+    if (options.who) {
+      who.textContent = "已登录 signed in: " + options.who.name + "（" + options.who.role + "）";
+      signout.hidden = false;
+      signout.addEventListener("click", function () {
+        fetch(options.signout, {method: "POST", headers: {"X-CSRF-Token": options.csrf}})
+          .then(function () { window.location.reload(); });
+      });
+    } else {
+      who.textContent = "未登录，只能查看 not signed in: view only";
+      signin.href = options.signin;
+      signin.hidden = false;
+    }
 
     var grids = L.featureGroup().addTo(map);
     var findings = L.featureGroup().addTo(map);
     var selected = {};
+
+    // A tooltip's content as a text node: Leaflet would parse a string as HTML.
+    function textBox(text) {
+      var box = document.createElement("span");
+      box.textContent = text;
+      return box;
+    }
 
     function say(text, bad) {
       status.textContent = text;
@@ -24,8 +45,7 @@
     }
 
     function headers(version) {
-      var h = {"Content-Type": "application/json",
-               "Authorization": "Bearer " + tokenInput.value.trim()};
+      var h = {"Content-Type": "application/json", "X-CSRF-Token": options.csrf || ""};
       if (version !== undefined) { h["If-Match"] = '"' + version + '"'; }
       return h;
     }
@@ -49,7 +69,7 @@
             onEachFeature: function (feature, layer) {
               layer.gridId = feature.id;
               layer.version = feature.properties.version;
-              layer.bindTooltip(feature.properties.code + " " + feature.properties.name);
+              layer.bindTooltip(textBox(feature.properties.code + " " + feature.properties.name));
               layer.on("pm:edit", function () { reshape(layer); });
               layer.on("click", function (e) {
                 if (!e.originalEvent.shiftKey) { return; }
@@ -74,10 +94,10 @@
         (problem.errors || []).forEach(function (e) {
           if (e.geometry) {
             L.geoJSON(e.geometry, {style: {color: "#d7191c", weight: 3, fillOpacity: 0.4}})
-              .bindTooltip(e.reason || e.kind).addTo(findings);
+              .bindTooltip(textBox(e.reason || e.kind)).addTo(findings);
           }
         });
-        say("refused (" + response.status + "): " + (problem.detail || problem.title), true);
+        say("被拒绝 refused (" + response.status + "): " + (problem.detail || problem.title), true);
         return load();
       });
     }
@@ -87,7 +107,7 @@
       fetch(api + "/grids/" + layer.gridId + "?adjust_neighbours=" + adjust.checked, {
         method: "PATCH", headers: headers(layer.version),
         body: JSON.stringify({geometry: geometry})
-      }).then(function (r) { return answer(r, "saved the new boundary"); });
+      }).then(function (r) { return answer(r, "已保存新边界 saved the new boundary"); });
     }
 
     map.on("pm:create", function (e) {
@@ -98,11 +118,11 @@
       grids.eachLayer(function (layer) {
         if (selected[layer.gridId] !== undefined) { target = layer; }
       });
-      if (!target) { say("shift-click the grid to split first", true); return; }
+      if (!target) { say("请先按住 Shift 点选要拆分的网格 shift-click the grid to split first", true); return; }
       fetch(api + "/grids/" + target.gridId + "/split", {
         method: "POST", headers: headers(target.version),
         body: JSON.stringify({line: line})
-      }).then(function (r) { selected = {}; return answer(r, "split the grid in two"); });
+      }).then(function (r) { selected = {}; return answer(r, "已拆分为两个网格 split the grid in two"); });
     });
 
     document.getElementById("gm-merge").addEventListener("click", function () {
@@ -111,7 +131,7 @@
       });
       fetch(api + "/grids/merge", {
         method: "POST", headers: headers(), body: JSON.stringify({grids: items})
-      }).then(function (r) { selected = {}; return answer(r, "merged the grids"); });
+      }).then(function (r) { selected = {}; return answer(r, "已合并网格 merged the grids"); });
     });
 
     // For the page's own scripts (and its tests): the grids and the drawn findings.
