@@ -8,13 +8,16 @@ import marshmallow as ma
 import numpy as np
 from flask_smorest import Blueprint
 from shapely.geometry import mapping
+from sqlalchemy.orm import Session
 
 from api.auth import require
 from api.database import db_session
 from api.errors import problems
 from api.geojson import GEOJSON, FeatureCollectionSchema, geojson_response
+from api.jobs import JobSchema, accepted, wants_job
 from api.resources import DEFAULT_LIMIT, MAX_LIMIT, Text, next_links
 from gridmap.coverage import JUNCTION_RULES, METHODS, Coverage, analyse
+from gridmap.jobs import JobContext, area_buildings, handler
 from gridmap.models import STATION_KINDS
 
 bp = Blueprint(
@@ -123,16 +126,18 @@ class CoverageSchema(ma.Schema):
     stations = ma.fields.List(ma.fields.Nested(StationLoadSchema))
 
 
-def _analyse(args: dict[str, Any]) -> Coverage:
-    with db_session() as session:
-        return analyse(
-            session,
-            args["area"],
-            args["kind"],
-            args["minutes"],
-            args["method"],
-            junctions=args["junctions"],
-        )
+def _analyse(args: dict[str, Any], session: Session | None = None) -> Coverage:
+    if session is None:  # a request's own transaction; a background job brings its own
+        with db_session() as session:
+            return _analyse(args, session)
+    return analyse(
+        session,
+        args["area"],
+        args["kind"],
+        args["minutes"],
+        args["method"],
+        junctions=args["junctions"],
+    )
 
 
 def _header(result: Coverage) -> dict[str, Any]:
@@ -150,11 +155,29 @@ def _header(result: Coverage) -> dict[str, Any]:
 @bp.route("", methods=["GET"])
 @bp.arguments(CoverageArgs, location="query", unknown=ma.RAISE, error_status_code=400)
 @bp.response(200, CoverageSchema)
-@problems(bp, 400, 404)
+@bp.alt_response(202, schema=JobSchema, description="Large area: queued as a background job")
+@problems(bp, 400, 404, 503)
 def coverage(args: dict[str, Any]):
-    """Coverage summary, per community, per grid and per station"""
+    """Coverage summary, per community, per grid and per station
+
+    An area with more buildings than ``JOB_COVERAGE_BUILDINGS`` (or a request with
+    ``Prefer: respond-async``) is answered 202 with the job computing it."""
     require("viewer")
-    result = _analyse(args)
+    with db_session() as session:
+        buildings = area_buildings(session, args["area"])
+    if wants_job(buildings, "JOB_COVERAGE_BUILDINGS"):
+        return accepted("coverage", args, dedupe=True)
+    return _summary(_analyse(args))
+
+
+@handler("coverage")
+def _coverage_job(session: Session, job: JobContext) -> dict[str, Any]:
+    """A coverage as a background job: the answer of ``GET /coverage``."""
+    job.progress("analysing", 0, 1)
+    return CoverageSchema().dump(_summary(_analyse(job.params, session)))
+
+
+def _summary(result: Coverage) -> dict[str, Any]:
     b = result.data.buildings
     return {
         **_header(result),

@@ -8,6 +8,7 @@ import marshmallow as ma
 from flask import url_for
 from flask_smorest import Blueprint, abort
 from shapely.geometry import mapping
+from sqlalchemy.orm import Session
 
 from api.auth import current_principal, require
 from api.database import db_session
@@ -19,8 +20,10 @@ from api.geojson import (
     geojson_response,
     read_geometries,
 )
+from api.jobs import JobSchema, accepted, wants_job
 from api.resources import Text, WriteArgs
 from gridmap.io.layers import LAYERS
+from gridmap.jobs import JobContext, area_buildings, handler
 from gridmap.models import BUILDING_USES, DEDICATED_CATEGORIES
 from gridmap.redraw import plans
 from gridmap.redraw.engine import DEDICATED_USES, RedrawRules
@@ -131,16 +134,35 @@ class AppliedSchema(ma.Schema):
 @bp.route("", methods=["POST"])
 @bp.arguments(PlanRequestSchema, location="json", error_status_code=422)
 @bp.response(201, PlanSchema)
-@problems(bp, 401, 403, 404, 422)
+@bp.alt_response(202, schema=JobSchema, description="Large community: queued as a job")
+@problems(bp, 401, 403, 404, 422, 503)
 def create(body: dict[str, Any]):
-    """Draw a draft plan for a community"""
+    """Draw a draft plan for a community
+
+    A community with more buildings than ``JOB_REDRAW_BUILDINGS`` (or a request with
+    ``Prefer: respond-async``) is answered 202 with the job drawing it; the job's
+    result is the plan's summary and its link."""
     principal = require("planner")
+    with db_session() as session:
+        buildings = area_buildings(session, body["area"])
+    if wants_job(buildings, "JOB_REDRAW_BUILDINGS"):
+        return accepted("redraw", body, read_role="planner")
     with db_session() as session:
         plan = plans.create_plan(
             session, body["area"], PlanRequestSchema().rules(body), principal.name
         )
         answer = plans.summary(plan)
     return answer, 201, {"Location": url_for("plans.read", plan_id=answer["id"])}
+
+
+@handler("redraw")
+def _redraw_job(session: Session, job: JobContext) -> dict[str, Any]:
+    """A redraw as a background job: the plan's summary and its address."""
+    plan = plans.create_plan(
+        session, job.params["area"], PlanRequestSchema().rules(job.params), job.author, job.progress
+    )
+    session.flush()
+    return {**PlanSchema().dump(plans.summary(plan)), "href": f"{bp.url_prefix}/{plan.id}"}
 
 
 @bp.route("", methods=["GET"])

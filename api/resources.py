@@ -34,6 +34,7 @@ from api.geojson import (
     read_geometries,
     to_feature,
 )
+from api.jobs import JobSchema, import_job, wants_job
 from gridmap import features
 from gridmap.features import Query
 from gridmap.io import read_rows
@@ -269,6 +270,7 @@ def feature_blueprint(
     @bp.route("/import", methods=["POST"])
     @bp.arguments(WriteArgs, location="query", unknown=ma.RAISE, error_status_code=400)
     @bp.response(201, ImportResultSchema)
+    @bp.alt_response(202, schema=JobSchema, description="Large: queued as a background job")
     @problems(bp, 400, 401, 403, 413, 415, 422)
     @bp.doc(
         requestBody={
@@ -294,6 +296,8 @@ def feature_blueprint(
     def bulk_import(args: dict[str, Any]):
         """Import many features at once, all or nothing"""
         principal = require("planner")
+        if wants_job(request.content_length or 0, "JOB_IMPORT_BYTES"):
+            return import_job(layer, args["crs"], args["reason"])  # 202, a background job
         rows = _rows_from_request(spec, args["crs"])
         with db_session() as session:
             ids = import_rows(session, spec, rows, principal.name, args["reason"])

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     func,
@@ -62,6 +63,7 @@ STATION_KINDS = (
 )
 REVISION_ACTIONS = ("insert", "update", "retire", "revert")
 PLAN_STATUSES = ("draft", "applied")
+JOB_STATUSES = ("queued", "running", "done", "failed")
 #: API roles, each allowed what the ones before it are.
 ROLES = ("viewer", "staff", "planner", "admin")
 
@@ -332,3 +334,44 @@ class PlanGrid(Base):
     geom: Mapped[Any] = mapped_column(_geometry("MULTIPOLYGON"))
 
     plan: Mapped[Plan] = relationship(back_populates="grids")
+
+
+class Job(Base):
+    """Long work run in the background: an import, a city-wide coverage, a large redraw.
+
+    ``payload`` holds the uploaded input until the job ends; ``runner`` names the
+    process (host:pid) running it, which beats ``heartbeat_at``. A job whose runner
+    died is marked failed (``gridmap/jobs.py``).
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(one_of("status", JOB_STATUSES), name="ck_jobs_status"),
+        CheckConstraint(one_of("read_role", ROLES), name="ck_jobs_read_role"),
+        Index("ix_jobs_status", "status", "created_at"),
+        Index(
+            "ux_jobs_dedupe",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), server_default="queued")
+    params: Mapped[dict] = mapped_column(JSONB)
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)
+    author: Mapped[str] = mapped_column(Text)
+    read_role: Mapped[str] = mapped_column(String(16))
+    dedupe_key: Mapped[str | None] = mapped_column(Text)
+    step: Mapped[str | None] = mapped_column(Text)
+    done: Mapped[int] = mapped_column(Integer, server_default="0")
+    total: Mapped[int | None] = mapped_column(Integer)
+    result: Mapped[dict | None] = mapped_column(JSONB)
+    error: Mapped[dict | None] = mapped_column(JSONB)
+    runner: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

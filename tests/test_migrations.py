@@ -22,6 +22,7 @@ TABLES = {
     "api_tokens",
     "plans",
     "plan_grids",
+    "jobs",
 }
 
 

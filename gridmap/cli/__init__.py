@@ -8,6 +8,7 @@ from gridmap.cli.coverage import coverage, plan_sites_command
 from gridmap.cli.data import demo, export_command, import_command
 from gridmap.cli.database import db
 from gridmap.cli.grids import grid, recode, validate
+from gridmap.cli.jobs import job
 from gridmap.cli.maps import render
 from gridmap.cli.plans import plan, redraw
 from gridmap.cli.serve import serve
@@ -33,6 +34,7 @@ for command in (
     plan,
     render,
     token,
+    job,
     serve,
 ):
     main.add_command(command)

@@ -1,0 +1,212 @@
+"""``/api/v1/jobs``: background jobs, and how an endpoint hands its work to one.
+
+Large imports, city-wide coverage and redraws of large communities answer
+``202 Accepted`` with ``Location: /api/v1/jobs/{id}``; the job's page says its
+status (queued, running, done, failed), its progress and, when done, its result and
+a link to it; a failed job carries the problem+json its request would have got.
+A client may ask for a job whatever the size with ``Prefer: respond-async``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import marshmallow as ma
+from flask import Flask, Response, current_app, request, url_for
+from flask_smorest import Blueprint, abort
+
+from api.auth import current_principal, require
+from api.database import db_session
+from api.errors import problem, problems
+from gridmap import jobs
+from gridmap.models import JOB_STATUSES
+
+#: Defaults of the job settings (each can be set as GRIDMAP_<NAME>).
+DEFAULTS: dict[str, Any] = {
+    # Runner threads per server process.
+    "JOB_THREADS": 1,
+    # Imports with a body larger than this (bytes) run as jobs: about 4,000 features,
+    # a few seconds of checking; the 40,000 features of 20 MB took 30 s.
+    "JOB_IMPORT_BYTES": 2 * 1024 * 1024,
+    # Coverage of an area with more buildings than this runs as a job.
+    "JOB_COVERAGE_BUILDINGS": 20_000,
+    # Redraw of a community with more buildings than this runs as a job
+    # (10,000 buildings took about 6 s here).
+    "JOB_REDRAW_BUILDINGS": 5_000,
+}
+
+bp = Blueprint(
+    "jobs",
+    __name__,
+    url_prefix="/api/v1/jobs",
+    description="Background jobs: large imports, city-wide coverage and redraws of large "
+    "communities, with progress and the result to fetch.",
+)
+
+
+class ProgressSchema(ma.Schema):
+    """How far the job is."""
+
+    step = ma.fields.String(allow_none=True)
+    done = ma.fields.Integer()
+    total = ma.fields.Integer(allow_none=True)
+
+
+class LinkSchema(ma.Schema):
+    """A link of a job."""
+
+    rel = ma.fields.String()
+    href = ma.fields.String()
+
+
+class JobSchema(ma.Schema):
+    """A background job."""
+
+    id = ma.fields.String()
+    kind = ma.fields.String(metadata={"enum": sorted(jobs.HANDLERS) or ["import"]})
+    status = ma.fields.String(metadata={"enum": list(JOB_STATUSES)})
+    progress = ma.fields.Nested(ProgressSchema)
+    created_at = ma.fields.String(allow_none=True)
+    started_at = ma.fields.String(allow_none=True)
+    finished_at = ma.fields.String(allow_none=True)
+    result = ma.fields.Dict(allow_none=True, metadata={"description": "When done"})
+    error = ma.fields.Dict(
+        allow_none=True, metadata={"description": "When failed: problem+json of the failure"}
+    )
+    links = ma.fields.List(ma.fields.Nested(LinkSchema))
+
+
+def job_body(job) -> dict[str, Any]:
+    """A job as the API shows it, with its links."""
+    body = jobs.describe(job)
+    links = [{"rel": "self", "href": url_for("jobs.read", job_id=job.id)}]
+    result_link = (job.result or {}).get("href")
+    if job.status == "done" and result_link:
+        links.append({"rel": "result", "href": result_link})
+    body["links"] = links
+    return body
+
+
+@bp.route("/<job_id>", methods=["GET"])
+@bp.response(200, JobSchema)
+@problems(bp, 401, 403, 404)
+def read(job_id: str):
+    """A job's status, progress, and its result or error"""
+    with db_session() as session:
+        job = jobs.get_job(session, job_id) if len(job_id) <= 64 else None
+        if job is None:
+            abort(404, message=f"no job {job_id!r}")
+        require(job.read_role)
+        return job_body(job)
+
+
+@bp.route("", methods=["GET"])
+@bp.response(200, JobSchema(many=True))
+@problems(bp, 401, 403)
+def index():
+    """The newest 50 jobs (staff)"""
+    require("staff")
+    with db_session() as session:
+        return [job_body(job) for job in jobs.recent_jobs(session)]
+
+
+def wants_job(size: int, setting: str) -> bool:
+    """Whether a request's work goes to a job: its size is above the ``setting``
+    threshold, or the client sent ``Prefer: respond-async``."""
+    prefer = request.headers.get("Prefer", "").lower()
+    return "respond-async" in prefer or size > int(current_app.config[setting])
+
+
+def accepted(
+    kind: str,
+    params: dict[str, Any],
+    read_role: str = "viewer",
+    payload: bytes | None = None,
+    dedupe: bool = False,
+) -> Response:
+    """Queue a job and answer 202 with its address (``Location``) and its state."""
+    principal = current_principal()
+    try:
+        with db_session() as session:
+            job = jobs.submit(
+                session, kind, params, principal.name, read_role, payload=payload, dedupe=dedupe
+            )
+            body = job_body(job)
+    except jobs.QueueFull as exc:
+        return problem(503, "Service Unavailable", str(exc), headers={"Retry-After": "30"})
+    runner = current_app.extensions.get("gridmap_jobs")
+    if runner is not None:
+        runner.wake()
+    location = url_for("jobs.read", job_id=body["id"])
+    response = Response(json.dumps(body, ensure_ascii=False), 202, mimetype="application/json")
+    response.headers.update({"Location": location, "Preference-Applied": "respond-async"})
+    return response
+
+
+def error_describer(app: Flask):
+    """A job's failure as the problem+json its request would have been answered with:
+    the app's own error handlers, run on the job's exception."""
+
+    def describe_error(exc: Exception) -> dict[str, Any]:
+        with app.test_request_context("/api/v1/jobs"):
+            try:
+                response = app.make_response(app.handle_user_exception(exc))
+            except Exception:
+                return jobs.default_error(exc)
+        try:
+            return json.loads(response.get_data())
+        except ValueError:
+            return jobs.default_error(exc)
+
+    return describe_error
+
+
+def start_runner(app: Flask) -> jobs.Runner:
+    """Start the job runner threads of this process (``gridmap serve`` does, per worker)."""
+    runner = jobs.Runner(
+        app.extensions["gridmap"].engine,
+        threads=int(app.config["JOB_THREADS"]),
+        describe_error=error_describer(app),
+    ).start()
+    app.extensions["gridmap_jobs"] = runner
+    return runner
+
+
+def stop_runner(app: Flask | None) -> None:
+    """Stop this process's runner and fail the jobs it was running."""
+    runner = app.extensions.get("gridmap_jobs") if app is not None else None
+    if runner is not None:
+        try:
+            runner.stop()
+        except Exception:  # the database is gone too: the next runner fails them
+            logging.getLogger(__name__).warning("could not fail this worker's running jobs")
+
+
+def init_app(app: Flask) -> None:
+    """Job settings and the jobs blueprint (the runner is started by the server)."""
+    for name, value in DEFAULTS.items():
+        app.config.setdefault(name, value)
+    app.extensions["gridmap"].api.register_blueprint(bp)
+
+
+def import_job(layer: str, crs: str | None, reason: str | None) -> Response:
+    """Queue an import of the request's file or FeatureCollection (202).
+
+    The upload is kept in the job until it ends; the job reads and checks it with
+    the same functions as ``gridmap import`` (:func:`gridmap.jobs.run_import`).
+    """
+    from gridmap.io.files import DRIVERS
+
+    upload = request.files.get("file")
+    if upload is not None:
+        suffix = (upload.filename or "").rpartition(".")[2].lower()
+        suffix = f".{suffix}" if suffix else ""
+        if suffix not in DRIVERS and suffix != ".zip":
+            abort(415, message=f"cannot read {suffix or 'a file without suffix'}")
+        payload = upload.read()
+    else:
+        suffix, payload = ".geojson", request.get_data()
+    params = {"layer": layer, "suffix": suffix, "crs": crs, "reason": reason}
+    return accepted("import", params, read_role="planner", payload=payload)

@@ -1,0 +1,230 @@
+"""Background jobs: 202 and a Location, progress, results, failures, dead runners, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+
+from api import create_app
+from api.jobs import start_runner
+from gridmap import jobs
+from gridmap.db.engine import session_scope
+from tests.helpers import BIN, bearer, cli_env, run_cli
+from tests.test_api_write import snapshot, station
+
+ASYNC = {"Prefer": "respond-async"}
+
+
+def wait_done(client, location: str, headers: dict, timeout: float = 60) -> dict:
+    """Poll a job's page until it is done or failed; its last state."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(location, headers=headers)
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        if body["status"] in ("done", "failed"):
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"job still {body['status']} after {timeout} s")
+
+
+@pytest.fixture
+def running_app(db_url: str) -> Iterator:
+    """The app on the test's database with its job runner going."""
+    app = create_app({"TESTING": True, "DATABASE_URL": db_url})
+    runner = start_runner(app)
+    yield app
+    runner.stop()
+
+
+@pytest.fixture
+def demo_app(demo_db_url: str) -> Iterator:
+    app = create_app({"TESTING": True, "DATABASE_URL": demo_db_url})
+    runner = start_runner(app)
+    yield app
+    runner.stop()
+
+
+def test_import_as_a_job_with_progress_and_result(running_app, tokens, engine):
+    client = running_app.test_client()
+    planner = bearer(tokens["planner"])
+    collection = {
+        "type": "FeatureCollection",
+        "features": [station([104.0 + i / 10000, 30.0], name=f"站{i}") for i in range(300)],
+    }
+    response = client.post("/api/v1/stations/import", headers={**planner, **ASYNC}, json=collection)
+    assert response.status_code == 202, response.get_json()
+    location = response.headers["Location"]
+    assert location == f"/api/v1/jobs/{response.get_json()['id']}"
+    assert response.get_json()["status"] in ("queued", "running", "done")
+    job = wait_done(client, location, planner)
+    assert job["status"] == "done", job
+    assert job["result"]["imported"] == 300 and len(job["result"]["ids"]) == 300
+    assert job["progress"]["done"] == job["progress"]["total"] == 300
+    assert job["started_at"] and job["finished_at"]
+    assert client.get("/api/v1/stations").get_json()["numberMatched"] == 300
+    with engine.connect() as conn:  # the upload is not kept once the job ended
+        assert conn.scalar(text("SELECT count(*) FROM jobs WHERE payload IS NOT NULL")) == 0
+    # The job is the planner's business: anonymous callers may not read it.
+    assert client.get(location).status_code == 401
+    missing = client.get("/api/v1/jobs/" + "0" * 32, headers=planner)
+    assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
+
+
+def test_a_large_body_becomes_a_job_and_a_small_one_does_not(db_url, tokens, engine):
+    app = create_app({"TESTING": True, "DATABASE_URL": db_url, "JOB_IMPORT_BYTES": 2000})
+    client = app.test_client()
+    planner = bearer(tokens["planner"])
+    small = {"type": "FeatureCollection", "features": [station([104.0, 30.0])]}
+    assert client.post("/api/v1/stations/import", headers=planner, json=small).status_code == 201
+    large = {
+        "type": "FeatureCollection",
+        "features": [station([104.0 + i / 10000, 30.01], name=f"站{i}") for i in range(40)],
+    }
+    queued = client.post("/api/v1/stations/import", headers=planner, json=large)
+    assert queued.status_code == 202
+    runner = start_runner(app)
+    try:
+        job = wait_done(client, queued.headers["Location"], planner)
+    finally:
+        runner.stop()
+    assert job["status"] == "done" and job["result"]["imported"] == 40
+
+
+def test_a_refused_import_job_fails_with_the_problem_and_writes_nothing(
+    running_app, tokens, engine
+):
+    client = running_app.test_client()
+    planner = bearer(tokens["planner"])
+    before = snapshot(engine)
+    bad = [station([104.0, 30.0]), station([104.0, 30.0], kind="bar")]
+    response = client.post(
+        "/api/v1/stations/import",
+        headers={**planner, **ASYNC},
+        json={"type": "FeatureCollection", "features": bad},
+    )
+    job = wait_done(client, response.headers["Location"], planner)
+    assert job["status"] == "failed" and job["result"] is None
+    error = job["error"]
+    assert error["status"] == 422 and "nothing was written" in error["detail"]
+    assert [(e["index"], e["field"]) for e in error["errors"]] == [(1, "kind")]
+    assert snapshot(engine) == before
+
+
+def test_coverage_as_a_job_matches_the_direct_answer(demo_app):
+    client = demo_app.test_client()
+    query = "/api/v1/coverage?area=510107015&kind=elderly_care&minutes=10"
+    direct = client.get(query)
+    assert direct.status_code == 200
+    first = client.get(query, headers=ASYNC)
+    assert first.status_code == 202 and first.headers["Preference-Applied"] == "respond-async"
+    job = wait_done(client, first.headers["Location"], {})
+    assert job["status"] == "done" and job["kind"] == "coverage"
+    assert job["result"] == direct.get_json()
+
+
+def test_the_same_coverage_asked_twice_is_one_job(demo_db_url):
+    client = create_app({"TESTING": True, "DATABASE_URL": demo_db_url}).test_client()
+    query = "/api/v1/coverage?area=510107015&kind=canteen"
+    first = client.get(query, headers=ASYNC).get_json()
+    second = client.get(query, headers=ASYNC).get_json()
+    other = client.get(query + "&minutes=15", headers=ASYNC).get_json()
+    assert first["id"] == second["id"] != other["id"]
+    assert first["status"] == "queued"  # no runner in this process
+
+
+def test_redraw_as_a_job_links_to_its_plan(demo_app, demo_tokens):
+    client = demo_app.test_client()
+    planner = bearer(demo_tokens["planner"])
+    response = client.post(
+        "/api/v1/plans", headers={**planner, **ASYNC}, json={"area": "510107015003"}
+    )
+    assert response.status_code == 202
+    job = wait_done(client, response.headers["Location"], planner)
+    assert job["status"] == "done", job["error"]
+    plan_link = job["result"]["href"]
+    assert {"rel": "result", "href": plan_link} in job["links"]
+    assert job["progress"]["total"] == 4
+    plan = client.get(plan_link)
+    assert plan.status_code == 200 and plan.get_json()["plan"]["id"] == job["result"]["id"]
+
+
+def test_a_redraw_of_an_unknown_community_fails_as_the_request_would(demo_app, demo_tokens):
+    client = demo_app.test_client()
+    planner = bearer(demo_tokens["planner"])
+    response = client.post(
+        "/api/v1/plans", headers={**planner, **ASYNC}, json={"area": "510107015999"}
+    )
+    job = wait_done(client, response.headers["Location"], planner)
+    assert job["status"] == "failed" and job["error"]["status"] == 404
+
+
+def _running_job(engine, runner_name: str, heartbeat_age_s: float = 0) -> str:
+    """A job row as a runner leaves it when it dies mid-work."""
+    with session_scope(engine) as session:
+        job = jobs.submit(session, "import", {"layer": "stations", "suffix": ".geojson"}, "t")
+        job_id = job.id
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE jobs SET status = 'running', runner = :runner, started_at = now(), "
+                "heartbeat_at = now() - make_interval(secs => :age) WHERE id = :id"
+            ),
+            {"runner": runner_name, "id": job_id, "age": heartbeat_age_s},
+        )
+    return job_id
+
+
+def test_jobs_of_a_dead_runner_are_failed_on_restart(engine):
+    import socket
+
+    gone = subprocess.Popen(["true"])  # its pid names no process once it has ended
+    gone.wait()
+    dead_here = _running_job(engine, f"{socket.gethostname()}:{gone.pid}:abc123")
+    silent_elsewhere = _running_job(engine, "other-host:1:abc123", heartbeat_age_s=3600)
+    alive_elsewhere = _running_job(engine, "other-host:1:def456")
+
+    runner = jobs.Runner(engine).start()  # what a restarted worker does first
+    runner.stop()
+    with session_scope(engine) as session:
+        states = {j.id: (j.status, j.error) for j in jobs.recent_jobs(session)}
+    for job_id in (dead_here, silent_elsewhere):
+        status, error = states[job_id]
+        assert status == "failed" and error["status"] == 503
+        assert "nothing of it was written" in error["detail"]
+    assert states[alive_elsewhere][0] == "running"
+
+
+def test_cli_waits_on_a_job_with_a_progress_bar(db_url, engine):
+    with session_scope(engine) as session:
+        payload = json.dumps(
+            {"type": "FeatureCollection", "features": [station([104.0, 30.0])]}
+        ).encode()
+        job_id = jobs.submit(
+            session,
+            "import",
+            {"layer": "stations", "suffix": ".geojson", "crs": None, "reason": None},
+            "cli-test",
+            payload=payload,
+        ).id
+    env = cli_env(db_url)
+    waiting = subprocess.Popen(
+        [str(BIN / "gridmap"), "job", "wait", job_id, "--timeout", "60"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    runner = jobs.Runner(engine).start()
+    try:
+        out, err = waiting.communicate(timeout=90)
+    finally:
+        runner.stop()
+    assert waiting.returncode == 0, err
+    assert '"imported": 1' in out and "done" in out
+    assert job_id in run_cli("job", "list", env=env).stdout
