@@ -46,7 +46,7 @@ bp = Blueprint(
 )
 
 
-class ProgressSchema(ma.Schema):
+class JobProgressSchema(ma.Schema):
     """How far the job is."""
 
     step = ma.fields.String(allow_none=True)
@@ -54,7 +54,7 @@ class ProgressSchema(ma.Schema):
     total = ma.fields.Integer(allow_none=True)
 
 
-class LinkSchema(ma.Schema):
+class JobLinkSchema(ma.Schema):
     """A link of a job."""
 
     rel = ma.fields.String()
@@ -67,7 +67,7 @@ class JobSchema(ma.Schema):
     id = ma.fields.String()
     kind = ma.fields.String(metadata={"enum": sorted(jobs.HANDLERS) or ["import"]})
     status = ma.fields.String(metadata={"enum": list(JOB_STATUSES)})
-    progress = ma.fields.Nested(ProgressSchema)
+    progress = ma.fields.Nested(JobProgressSchema)
     created_at = ma.fields.String(allow_none=True)
     started_at = ma.fields.String(allow_none=True)
     finished_at = ma.fields.String(allow_none=True)
@@ -75,7 +75,7 @@ class JobSchema(ma.Schema):
     error = ma.fields.Dict(
         allow_none=True, metadata={"description": "When failed: problem+json of the failure"}
     )
-    links = ma.fields.List(ma.fields.Nested(LinkSchema))
+    links = ma.fields.List(ma.fields.Nested(JobLinkSchema))
 
 
 def job_body(job) -> dict[str, Any]:

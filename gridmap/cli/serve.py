@@ -1,4 +1,4 @@
-"""``gridmap serve``: the API and maps through gunicorn."""
+"""``gridmap serve``: the API and maps through gunicorn (settings in ``api/gunicorn_conf.py``)."""
 
 from __future__ import annotations
 
@@ -19,19 +19,33 @@ import click
     default=lambda: int(os.environ.get("PORT", "5000")),
     show_default="$PORT or 5000",
 )
-@click.option("--workers", type=int, default=2, show_default=True)
-def serve(host: str, port: int, workers: int) -> None:
-    """Serve the API and maps with gunicorn (Ctrl-C stops it; the database keeps running)."""
+@click.option("--workers", type=int, default=2, show_default=True, help="Worker processes.")
+@click.option(
+    "--threads",
+    type=int,
+    default=lambda: int(os.environ.get("GRIDMAP_THREADS", "8")),
+    show_default="$GRIDMAP_THREADS or 8",
+    help="Requests each worker serves at once.",
+)
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the API and maps with gunicorn (Ctrl-C stops it; the database keeps running).
+
+    Each worker serves several requests at once on threads, so slow requests never
+    starve /health, and runs background jobs (large imports, city-wide coverage,
+    redraws of large communities) on a runner thread of its own.
+    """
     gunicorn = Path(sys.executable).with_name("gunicorn")
     args = [
         str(gunicorn),
+        "--config",
+        "python:api.gunicorn_conf",
         "--bind",
         f"{host}:{port}",
         "--workers",
         str(workers),
-        "--access-logfile",
-        "-",
+        "--threads",
+        str(threads),
         "api:create_app()",
     ]
-    click.echo(f"serving gridmap at http://{host}:{port}")
+    click.echo(f"serving gridmap at http://{host}:{port} ({workers} workers x {threads} threads)")
     os.execv(args[0], args)

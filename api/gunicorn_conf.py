@@ -1,0 +1,81 @@
+"""gunicorn's settings for ``gridmap serve``: threads, limits and problem+json refusals.
+
+Why threads (``gthread``): a sync worker serves one request at a time, so two slow
+requests on two workers left ``/health`` unanswered for 33 s, and gunicorn's
+timeout then killed the worker mid-request. A gthread worker serves ``threads``
+requests at once; its main loop reports to the arbiter whatever the request
+threads do, so a slow request is never the reason a worker is killed. Work that
+takes longer than a request should runs as a background job (``gridmap/jobs.py``)
+on runner threads started here in every worker; a request that still runs too long
+is answered 503 by the app's time limit (``api/timelimit.py``).
+
+Every value can be overridden on gunicorn's command line or with ``GUNICORN_CMD_ARGS``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from gunicorn import util
+
+worker_class = "gthread"
+#: Requests one worker serves at once; slow ones leave the rest to short reads.
+threads = int(os.environ.get("GRIDMAP_THREADS", "8"))
+#: Seconds without a word from a worker's main loop before the arbiter kills it. The
+#: main loop of a gthread worker does not wait on requests, so this only catches a
+#: worker that hangs as a whole; requests have their own limit (REQUEST_TIME_LIMIT).
+timeout = 120
+graceful_timeout = 30
+keepalive = 5
+#: Longest request line (method, path and query): gunicorn's most. Longer ones are
+#: answered 414 as problem+json (below); the app reads query strings of 2 kB at most.
+limit_request_line = 8190
+#: Most header fields and longest header field of a request: gunicorn's defaults.
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = "-"
+
+
+def write_problem(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own refusal (bad request line, headers too large) as problem+json.
+
+    Replaces ``gunicorn.util.write_error``, whose answer is an HTML page. The detail
+    is gunicorn's message cut to 200 characters; the request itself is not echoed.
+    """
+    detail = (mesg or reason)[:200]
+    if status_int == 414:
+        detail = f"the request line is longer than {limit_request_line} bytes"
+    elif status_int == 431:
+        detail = (
+            f"at most {limit_request_fields} header fields of at most "
+            f"{limit_request_field_size} bytes each are read"
+        )
+    body = json.dumps(
+        {"type": "about:blank", "title": reason, "status": status_int, "detail": detail}
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/problem+json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin1") + body)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """In each worker: gunicorn's refusals answer problem+json."""
+    util.write_error = write_problem
+
+
+def post_worker_init(worker: Any) -> None:
+    """In each worker, once the app is loaded: start its background-job runner."""
+    from api.jobs import start_runner
+
+    start_runner(worker.wsgi)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """A worker that stops fails the jobs it was running (nothing of them was written)."""
+    from api.jobs import stop_runner
+
+    stop_runner(getattr(worker, "wsgi", None))
