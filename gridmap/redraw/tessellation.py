@@ -21,8 +21,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from gridmap.settings import PRECISION_M, SLIVER_M
-from gridmap.topology.precision import significant
+from gridmap.settings import PRECISION_M
 
 #: Shared boundaries shorter than this (m) do not make two cells neighbours.
 MIN_SHARED_M = 0.5
@@ -103,8 +102,9 @@ def shared_sites(point_site: np.ndarray, points: np.ndarray, footprints: np.ndar
 
     A building shares its cell with another when its point lies on the other's
     footprint (an outline inside another, a point-only building in a footprint), or
-    when their footprints overlap somewhere wider than :data:`SLIVER_M`; groups are
-    the connected components of those pairs.
+    when their footprints overlap by more than a square of :data:`SNAP_M` (what they
+    share cannot lie in two grids); groups are the connected components of those
+    pairs.
 
     Parameters
     ----------
@@ -131,12 +131,9 @@ def shared_sites(point_site: np.ndarray, points: np.ndarray, footprints: np.ndar
         a, b = tree.query(prints, predicate="intersects")
         a, b = a[a < b], b[a < b]
         if len(a):
-            overlap = shapely.intersection(prints[a], prints[b])
-            polygonal = np.isin(shapely.get_type_id(overlap), (3, 6))
-            wide = np.zeros(len(a), dtype=bool)
-            wide[polygonal] = significant(overlap[polygonal], 0.0, SLIVER_M)
-            rows.append(point_site[known[a[wide]]])
-            cols.append(point_site[known[b[wide]]])
+            shared = shapely.area(shapely.intersection(prints[a], prints[b])) > SNAP_M**2
+            rows.append(point_site[known[a[shared]]])
+            cols.append(point_site[known[b[shared]]])
     r, c = np.concatenate(rows), np.concatenate(cols)
     graph = sparse.coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n))
     _, labels = csgraph.connected_components(graph, directed=False)
