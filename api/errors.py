@@ -80,6 +80,8 @@ def _flatten(messages: Any, location: str, prefix: str = "") -> list[dict]:
         out = []
         for key, value in messages.items():
             name = f"{prefix}.{key}" if prefix else str(key)
+            if location == "json" and name.startswith("properties."):
+                name = name.removeprefix("properties.")  # a feature's fields, by name
             out.extend(_flatten(value, location, name))
         return out
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):

@@ -10,7 +10,7 @@ from flask_smorest import abort
 from api.auth import require
 from api.database import db_session
 from api.errors import problems
-from api.geojson import GEOJSON, FeatureSchema, geojson_response, read_geometries
+from api.geojson import GEOJSON, feature_out_schemas, geojson_response, read_geometries
 from api.resources import (
     Text,
     WriteArgs,
@@ -21,7 +21,7 @@ from api.resources import (
     needs_if_match,
 )
 from gridmap import features, grids
-from gridmap.io.layers import LAYERS
+from gridmap.io.layers import INT4_MAX, LAYERS
 from gridmap.models import DEDICATED_CATEGORIES, GRID_KINDS, PLACE_TYPES
 
 
@@ -86,6 +86,7 @@ class RevertArgs(WriteArgs):
 
     revision = ma.fields.Integer(
         required=True,
+        validate=ma.validate.Range(1, INT4_MAX),
         metadata={"description": "Id of the revision whose state the grid takes again"},
     )
 
@@ -102,8 +103,8 @@ def history(item_id: int):
 
 @bp.route("/<int:item_id>/revert", methods=["POST"])
 @bp.arguments(RevertArgs, location="query", unknown=ma.RAISE, error_status_code=400)
-@bp.response(200, FeatureSchema, content_type=GEOJSON)
-@problems(bp, 401, 403, 404, 412, 422, 428)
+@bp.response(200, feature_out_schemas("grids")[0], content_type=GEOJSON)
+@problems(bp, 401, 403, 404, 409, 412, 422, 428)
 @needs_if_match(bp)
 def revert(args: dict[str, Any], item_id: int):
     """Give a grid the state it had after a revision, as a new revision"""
@@ -248,11 +249,11 @@ def recode(args: dict[str, Any]):
 @bp.route("/workload", methods=["GET"])
 @bp.arguments(WorkloadArgs, location="query", unknown=ma.RAISE, error_status_code=400)
 @bp.response(200, WorkloadSchema)
-@problems(bp, 400, 401, 403)
+@problems(bp, 400, 401, 403, 404)
 def workload(args: dict[str, Any]):
     """Households and buildings per grid worker, and grids without one (staff)"""
     require("staff")
     with db_session() as session:
         if not features.area_exists(session, args["area"]):
-            abort(400, message=f"no area with code {args['area']!r}")
+            abort(404, message=f"no area with code {args['area']!r}")
         return grids.workload(session, args["area"])

@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 from flask import Flask, Response, request
+from werkzeug.routing import UnicodeConverter
 
 from api.errors import problem
 
@@ -126,6 +127,18 @@ def check_request() -> Response | None:
     return None
 
 
+class TextConverter(UnicodeConverter):
+    """A path segment without NUL characters (none is stored, and the driver refuses
+    them): a URL with one matches no route, so it is answered 404."""
+
+    regex = "[^/\x00]+"
+
+
 def register_guards(app: Flask) -> None:
-    """Run :func:`check_request` before every request of ``app``."""
+    """Run :func:`check_request` before every request of ``app``, and read text path
+    segments with :class:`TextConverter` (call before blueprints are registered)."""
     app.before_request(check_request)
+    app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
+    app.extensions["gridmap"].api.register_converter(
+        TextConverter, lambda converter: {"type": "string", "pattern": r"^[^/\x00]+$"}
+    )

@@ -8,7 +8,7 @@ the request, call :mod:`gridmap.features`, and serialise the answer.
 from __future__ import annotations
 
 import functools
-import math
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,10 +26,9 @@ from api.errors import problems
 from api.geojson import (
     GEOJSON,
     FeatureCollectionInSchema,
-    FeatureCollectionSchema,
-    FeatureInSchema,
-    FeaturePatchSchema,
-    FeatureSchema,
+    Text,
+    feature_in_schema,
+    feature_out_schemas,
     geojson_response,
     read_geometries,
     to_feature,
@@ -37,6 +36,7 @@ from api.geojson import (
 from api.jobs import JobSchema, import_job, wants_job
 from gridmap import features
 from gridmap.features import Query
+from gridmap.geometry import MAX_DISTANCE_FROM_AREAS_M
 from gridmap.io import read_rows
 from gridmap.io.files import DRIVERS, FileProblem
 from gridmap.io.layers import LAYERS, LayerSpec, prepare
@@ -47,16 +47,6 @@ Updater = Callable[..., dict]
 #: Largest page a list returns.
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
-
-
-class Text(ma.fields.String):
-    """A string parameter; NUL characters, which no text column takes, are refused."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise ma.ValidationError("must not contain NUL characters")
-        return text
 
 
 class WriteArgs(ma.Schema):
@@ -73,23 +63,33 @@ class WriteArgs(ma.Schema):
     )
 
 
+_LON = r"-?(?:180(?:\.0{1,15})?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]{1,15})?)"
+_LAT = r"-?(?:90(?:\.0{1,15})?|[1-8]?[0-9](?:\.[0-9]{1,15})?)"
+#: lon,lat,lon,lat as decimal numbers in range (no exponent, no spaces): what is read.
+BBOX_PATTERN = rf"^{_LON},{_LAT},{_LON},{_LAT}$"
+
+
 class BBox(Text):
-    """``minlon,minlat,maxlon,maxlat`` in WGS 84."""
+    """``lon,lat,lon,lat`` of two opposite corners in WGS 84 (either two, in any order)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {
+            "description": "Two opposite corners lon,lat,lon,lat (WGS 84), e.g. "
+            "104.0,30.6,104.1,30.7; longitudes within -180..180, latitudes -90..90",
+            "pattern": BBOX_PATTERN,
+        }
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
         text = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            numbers = [float(part) for part in text.split(",")]
-        except ValueError:
+        if not re.fullmatch(BBOX_PATTERN, text):
             raise ma.ValidationError(
-                "bbox must be four numbers: minlon,minlat,maxlon,maxlat"
-            ) from None
-        if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
-            raise ma.ValidationError("bbox must be four numbers: minlon,minlat,maxlon,maxlat")
-        minx, miny, maxx, maxy = numbers
-        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-            raise ma.ValidationError("bbox must lie in lon -180..180, lat -90..90, min <= max")
-        return minx, miny, maxx, maxy
+                "bbox must be four decimal numbers: lon,lat,lon,lat (e.g. 104.0,30.6,104.1,30.7)"
+            )
+        x1, y1, x2, y2 = (float(part) for part in text.split(","))
+        if not (abs(x1) <= 180 and abs(x2) <= 180 and abs(y1) <= 90 and abs(y2) <= 90):
+            raise ma.ValidationError("bbox must lie in longitude -180..180, latitude -90..90")
+        return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
 
 
 def list_args_schema(layer: str, filters: dict[str, ma.fields.Field]) -> type[ma.Schema]:
@@ -101,9 +101,7 @@ def list_args_schema(layer: str, filters: dict[str, ma.fields.Field]) -> type[ma
         "offset": ma.fields.Integer(load_default=0, validate=ma.validate.Range(0, 10**9)),
     }
     if LAYERS[layer].geometry:
-        fields["bbox"] = BBox(
-            load_default=None, metadata={"description": "minlon,minlat,maxlon,maxlat (WGS 84)"}
-        )
+        fields["bbox"] = BBox(load_default=None)
         fields["area"] = Text(
             load_default=None,
             metadata={
@@ -169,12 +167,15 @@ def feature_blueprint(
 
     bp = Blueprint(layer, __name__, url_prefix=f"/api/v1/{layer}", description=description)
     list_args = list_args_schema(layer, filters)
+    feature_out, collection_out = feature_out_schemas(layer)
+    feature_in = feature_in_schema(spec)
+    feature_patch = feature_in_schema(spec, patch=True)
 
     @bp.route("")
     class Collection(MethodView):
         @bp.arguments(list_args, location="query", unknown=ma.RAISE, error_status_code=400)
-        @bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
-        @problems(bp, 400, 401, 403)
+        @bp.response(200, collection_out, content_type=GEOJSON)
+        @problems(bp, 400, 401, 403, 404, 414)
         def get(self, args: dict[str, Any]):
             """List features, filtered and paged"""
             principal = require(read_role)
@@ -192,7 +193,7 @@ def feature_blueprint(
             )
             with db_session() as session:
                 if query.area is not None and not features.area_exists(session, query.area):
-                    abort(400, message=f"no area with code {query.area!r}")
+                    abort(404, message=f"no area with code {query.area!r}")
                 page = features.select_features(session, spec, query)
                 extra = _extra_properties(session, spec, page.records)
             body = {
@@ -208,14 +209,15 @@ def feature_blueprint(
             return geojson_response(body)
 
         @bp.arguments(WriteArgs, location="query", unknown=ma.RAISE, error_status_code=400)
-        @bp.arguments(FeatureInSchema, location="json", error_status_code=422)
-        @bp.response(201, FeatureSchema, content_type=GEOJSON)
-        @problems(bp, 400, 401, 403, 413, 422)
+        @bp.arguments(feature_in, location="json", error_status_code=422)
+        @bp.response(201, feature_out, content_type=GEOJSON)
+        @problems(bp, 400, 401, 403, 413, 415, 422)
         def post(self, args: dict[str, Any], feature: dict[str, Any]):
             """Create a feature"""
             principal = require("planner")
             geom = read_geometries(spec, [feature["geometry"]], args["crs"], feature["crs"])[0]
             with db_session() as session:
+                refuse_far_from_areas(session, [geom])
                 id_ = features.create_feature(
                     session, spec, geom, feature["properties"], principal.name, args["reason"]
                 )
@@ -225,7 +227,7 @@ def feature_blueprint(
 
     @bp.route("/<int:item_id>")
     class Item(MethodView):
-        @bp.response(200, FeatureSchema, content_type=GEOJSON)
+        @bp.response(200, feature_out, content_type=GEOJSON)
         @problems(bp, 401, 403, 404)
         def get(self, item_id: int):
             """Read one feature"""
@@ -235,18 +237,24 @@ def feature_blueprint(
             return geojson_response(body, headers=headers)
 
         @bp.arguments(patch_args, location="query", unknown=ma.RAISE, error_status_code=400)
-        @bp.arguments(FeaturePatchSchema, location="json", error_status_code=422)
-        @bp.response(200, FeatureSchema, content_type=GEOJSON)
-        @problems(bp, 400, 401, 403, 404, 409, 412, 422, 428)
+        @bp.arguments(feature_patch, location="json", error_status_code=422)
+        @bp.response(200, feature_out, content_type=GEOJSON)
+        @problems(bp, 400, 401, 403, 404, 409, 412, 413, 415, 422, 428)
         @needs_if_match(bp, versioned)
         def patch(self, args: dict[str, Any], feature: dict[str, Any], item_id: int):
             """Change some properties and/or the geometry (merge patch)"""
             principal = require("planner")
             expected = expected_version() if versioned else None
+            if feature["geometry"] is None and not feature["properties"]:
+                abort(
+                    400,
+                    message="nothing to change: send the properties to change and/or a geometry",
+                )
             geom = None
             if feature["geometry"] is not None:
                 geom = read_geometries(spec, [feature["geometry"]], args["crs"], feature["crs"])[0]
             with db_session() as session:
+                refuse_far_from_areas(session, [geom])
                 change(
                     session, item_id, geom, feature["properties"], principal.name, args, expected
                 )
@@ -358,6 +366,30 @@ def expected_version() -> int:
     if not text.isdigit():
         abort(412, message=f"If-Match {header!r} names no version of this grid")
     return int(text)
+
+
+def refuse_far_from_areas(session, geoms: list) -> None:
+    """Refuse (422) geometries far from every stored street and community: their
+    coordinates are almost surely in another CRS than the one named.
+
+    Raises
+    ------
+    ImportRejected
+        With each such geometry, by index.
+    """
+    far = features.far_from_areas(session, geoms, MAX_DISTANCE_FROM_AREAS_M)
+    if far:
+        raise ImportRejected(
+            [
+                {
+                    "index": index,
+                    "field": "geometry",
+                    "reason": f"lies more than {MAX_DISTANCE_FROM_AREAS_M / 1000:g} km from "
+                    "every street and community: are the coordinates and the CRS right?",
+                }
+                for index in far
+            ]
+        )
 
 
 def _extra_properties(session, spec: LayerSpec, records: list[dict]) -> dict[int, dict]:

@@ -99,6 +99,45 @@ def area_exists(session: Session, code: str) -> bool:
     return session.scalar(select(Area.id).where(Area.code == code)) is not None
 
 
+def _lon_lat_bounds(geom: shapely.Geometry) -> bool:
+    """Whether a geometry's bounds are finite longitudes and latitudes (else the
+    geometry check reports it, and no distance is measured)."""
+    minx, miny, maxx, maxy = geom.bounds
+    return -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90
+
+
+def far_from_areas(
+    session: Session, geoms: list[shapely.Geometry | None], distance_m: float
+) -> list[int]:
+    """Indices of the geometries whose centre lies farther than ``distance_m`` from
+    every stored area (none when no area is stored yet).
+
+    The centre is that of the bounding box; distances are on the spheroid.
+    """
+    centres = [
+        (i, g.envelope.centroid)
+        for i, g in enumerate(geoms)
+        if g is not None and not g.is_empty and _lon_lat_bounds(g)
+    ]
+    if not centres or session.scalar(select(Area.id).limit(1)) is None:
+        return []
+    degrees = distance_m / 111_320 * 3  # a generous box for the index, then metres
+    far = []
+    for index, centre in centres:
+        point = func.ST_SetSRID(func.ST_MakePoint(centre.x, centre.y), STORAGE_SRID)
+        near = session.scalar(
+            select(Area.id)
+            .where(
+                func.ST_DWithin(Area.geom, point, degrees),
+                func.ST_DWithin(func.Geography(Area.geom), func.Geography(point), distance_m),
+            )
+            .limit(1)
+        )
+        if near is None:
+            far.append(index)
+    return far
+
+
 def _base_query(spec: LayerSpec) -> tuple[Select, list[str]]:
     """SELECT of id, every field (references as their codes) and the geometry as WKB."""
     model = spec.model
@@ -285,6 +324,8 @@ def update_feature(
         )
     if problems:
         raise ImportRejected(problems)
+    if _unchanged(spec, record, old_geom, row) and not (activate and not record.get("active")):
+        return record  # a change to what is already there: no new version, no revision
     values = column_values(spec, row, ids, {})
     if spec.name == "grids":
         values["version"] = Grid.version + 1
@@ -304,6 +345,17 @@ def update_feature(
             session, id_, record, old_geom, new_record, new_geom, action, author, reason
         )
     return new_record
+
+
+def _unchanged(spec: LayerSpec, record: dict, old_geom: shapely.Geometry | None, row: dict) -> bool:
+    """Whether a checked row says exactly what the stored record and geometry say."""
+    if any(row.get(f.name) != record[f.name] for f in spec.fields):
+        return False
+    if spec.geometry is None:
+        return True
+    stored = [row.get(column) for column in ("footprint", "point", "geom")]
+    new_geom = next((g for g in stored if g is not None), None)
+    return bool(shapely.equals_exact(new_geom, old_geom, tolerance=0))
 
 
 def record_grid_change(

@@ -21,6 +21,26 @@ from gridmap.settings import EQUIVALENT_SRIDS, STORAGE_SRID
 _LOCATION = re.compile(r"\[(-?[\d.eE+-]+) (-?[\d.eE+-]+)\]")
 
 
+#: Most vertices one geometry of a layer may have. A building's footprint of 5,000
+#: vertices is already a surveyed outline traced at centimetres; a grid or an area of
+#: 50,000 follows every wall of a large community. Each is read, checked and drawn in
+#: well under a second; the 500,000-vertex footprint of issue 12 took 3.7 s per read.
+MAX_VERTICES: dict[str, int] = {
+    "buildings": 5_000,
+    "stations": 1,
+    "roads": 20_000,
+    "grids": 50_000,
+    "areas": 50_000,
+}
+#: How far (degrees) outside the area of use of its CRS a coordinate may lie: a UTM
+#: zone is used a zone's half-width beyond its edges by cities that straddle two.
+CRS_AREA_MARGIN_DEG = 3.0
+#: How far (metres) from every stored street or community a new feature may lie;
+#: farther, its coordinates are taken to be in another CRS than the one named (an
+#: EPSG:3857 point sent as EPSG:4326 lands 12,000 km away). Without areas, any place.
+MAX_DISTANCE_FROM_AREAS_M = 50_000.0
+
+
 class CRSProblem(ValueError):
     """An input CRS gridmap cannot take."""
 
@@ -69,7 +89,64 @@ def to_storage_crs(geoms: Sequence[shapely.Geometry | None], crs: CRS) -> list:
     return [None if g is None else shapely.transform(g, project) for g in geoms]
 
 
-def geometry_problems(geom: shapely.Geometry | None, allowed: Sequence[str]) -> list[dict]:
+def crs_area_problems(geoms: Sequence[shapely.Geometry | None], crs: CRS) -> list[dict]:
+    """Geometries (in EPSG:4326) that lie outside the area of use of the CRS they came in.
+
+    Parameters
+    ----------
+    geoms
+        Geometries already reprojected to longitude/latitude (``None`` is skipped).
+    crs
+        The CRS they were sent in; one without a stated area of use is taken anywhere.
+
+    Returns
+    -------
+    list of dict
+        ``{"index", "reason", "location"}`` per geometry outside the area (by
+        :data:`CRS_AREA_MARGIN_DEG` or more).
+    """
+    area = crs.area_of_use
+    if area is None or crs.to_epsg() == STORAGE_SRID:  # the world: geometry_problems says it
+        return []
+    margin = CRS_AREA_MARGIN_DEG
+    problems = []
+    for index, geom in enumerate(geoms):
+        if geom is None or geom.is_empty:
+            continue
+        coords = shapely.get_coordinates(geom)
+        outside = (
+            (coords[:, 0] < area.west - margin)
+            | (coords[:, 0] > area.east + margin)
+            | (coords[:, 1] < area.south - margin)
+            | (coords[:, 1] > area.north + margin)
+        )
+        outside |= ~np.isfinite(coords).all(axis=1)  # beyond what the projection maps
+        if outside.any():
+            lon, lat = coords[int(np.argmax(outside))]
+            problem = {
+                "index": index,
+                "reason": f"coordinate outside the area of use of {crs.name} "
+                f"({area.name}): is the CRS right?",
+            }
+            if np.isfinite([lon, lat]).all():
+                problem["location"] = [float(lon), float(lat)]
+            problems.append(problem)
+    return problems
+
+
+def vertex_problem(geom: shapely.Geometry | None, limit: int | None) -> dict | None:
+    """The problem of a geometry with more than ``limit`` vertices, or ``None``."""
+    if geom is None or limit is None:
+        return None
+    count = int(shapely.get_num_coordinates(geom))
+    if count <= limit:
+        return None
+    return {"reason": f"geometry has {count} vertices; at most {limit} are taken here"}
+
+
+def geometry_problems(
+    geom: shapely.Geometry | None, allowed: Sequence[str], max_vertices: int | None = None
+) -> list[dict]:
     """Everything wrong with one input geometry, or an empty list.
 
     Parameters
@@ -78,6 +155,9 @@ def geometry_problems(geom: shapely.Geometry | None, allowed: Sequence[str]) -> 
         A shapely geometry in EPSG:4326, or ``None`` when the input had none.
     allowed
         Geometry type names the layer takes (``"Polygon"``, ``"Point"``, ...).
+    max_vertices
+        Most vertices the layer takes (:data:`MAX_VERTICES`); checked before the
+        costly validity test.
 
     Returns
     -------
@@ -91,6 +171,9 @@ def geometry_problems(geom: shapely.Geometry | None, allowed: Sequence[str]) -> 
         return [{"reason": f"geometry type {geom.geom_type} is not one of {', '.join(allowed)}"}]
     if geom.is_empty:
         return [{"reason": "empty geometry"}]
+    too_many = vertex_problem(geom, max_vertices)
+    if too_many:
+        return [too_many]
     coords = shapely.get_coordinates(geom)
     finite = np.isfinite(coords).all(axis=1)
     if not finite.all():

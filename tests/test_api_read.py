@@ -130,8 +130,11 @@ def test_bad_tokens_are_refused_not_ignored(demo_client):
         ("limit=ten", "limit"),
         ("offset=-1", "offset"),
         ("bbox=1,2,3", "bbox"),
-        ("bbox=104,31,103,30", "bbox"),
         ("bbox=104,30,200,31", "bbox"),
+        ("bbox=1e2,30,104,31", "bbox"),
+        ("bbox=104,30,%20104.1,31", "bbox"),
+        ("bbox=104,30,104.1,31%00", "bbox"),
+        ("bbox=", "bbox"),
         ("kind=giant", "kind"),
         ("include_retired=perhaps", "include_retired"),
     ],
@@ -145,9 +148,15 @@ def test_bad_query_parameters_are_400(demo_client, query, field):
     assert body["detail"] and body["instance"] == "/api/v1/grids"
 
 
+def test_bbox_corners_in_either_order_name_one_box(demo_client):
+    one = demo_client.get("/api/v1/stations?bbox=104.04,30.628,104.047,30.633").get_json()
+    other = demo_client.get("/api/v1/stations?bbox=104.047,30.633,104.04,30.628").get_json()
+    assert one["numberMatched"] == other["numberMatched"] > 0
+
+
 def test_unknown_area_and_id(demo_client):
     unknown_area = demo_client.get("/api/v1/stations?area=999")
-    assert unknown_area.status_code == 400 and "999" in unknown_area.get_json()["detail"]
+    assert unknown_area.status_code == 404 and "999" in unknown_area.get_json()["detail"]
     missing = demo_client.get("/api/v1/stations/999999")
     assert missing.status_code == 404
     assert missing.get_json()["detail"] == "no station with id 999999"

@@ -18,7 +18,7 @@ import shapely
 from sqlalchemy import inspect as sa_inspect
 
 from gridmap import models
-from gridmap.geometry import as_multipolygon, geometry_problems, single_part
+from gridmap.geometry import MAX_VERTICES, as_multipolygon, geometry_problems, single_part
 
 FieldType = Literal["str", "int", "bool", "ranges"]
 #: Largest value of an integer column (PostgreSQL ``integer``).
@@ -331,7 +331,7 @@ def prepare(
             )
         if spec.geometry is not None:
             geom = geoms[index] if geoms is not None else None
-            found = geometry_problems(geom, spec.geometry)
+            found = geometry_problems(geom, spec.geometry, MAX_VERTICES.get(spec.name))
             if not found and spec.name == "buildings" and len(shapely.get_parts(geom)) > 1:
                 found = [{"reason": "a building footprint must be one polygon"}]
             problems.extend({"index": index, "field": "geometry", **p} for p in found)
