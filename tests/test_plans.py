@@ -187,6 +187,34 @@ def test_applying_a_plan_replaces_the_grids_with_revisions(demo_client, demo_tok
     assert deleted.status_code == 409
 
 
+def test_a_plans_household_ranges_go_with_it_when_applied(demo_client, demo_tokens, demo_engine):
+    # Drawn with general grids of 100-300 households and applied, the layout then
+    # warned "general grids take 300-500".
+    area = COMMUNITIES[3]
+    plan = draw(demo_client, demo_tokens["planner"], area, general=[100, 300])
+    applied = demo_client.post(
+        f"/api/v1/plans/{plan['id']}/apply", headers=bearer(demo_tokens["planner"])
+    )
+    assert applied.status_code == 200, applied.get_json()
+    ranges = {"general": [100, 300], "micro": [30, 100]}
+    assert applied.get_json()["household_ranges"] == ranges
+    stored = scalar(demo_engine, "SELECT household_ranges FROM areas WHERE code = :a", a=area)
+    assert stored == ranges
+    findings = demo_client.get(f"/api/v1/validate?area={area}").get_json()["findings"]
+    assert not [f for f in findings if "300-500" in f["detail"]]
+    # What is out of range is judged by the plan's range, counted here in SQL.
+    out_of_range = scalar(
+        demo_engine,
+        "SELECT count(*) FROM (SELECT g.id FROM grids g JOIN areas a ON a.id = g.community_id "
+        "LEFT JOIN buildings b ON ST_Intersects(g.geom, b.point) WHERE a.code = :a AND "
+        "g.active AND g.kind = 'general' GROUP BY g.id "
+        "HAVING coalesce(sum(b.households), 0) NOT BETWEEN 100 AND 300) t",
+        a=area,
+    )
+    flagged = [f for f in findings if f["kind"] == "households_out_of_range"]
+    assert len([f for f in flagged if "general grids take 100-300" in f["detail"]]) == out_of_range
+
+
 def test_a_stale_plan_is_refused_and_changes_nothing(demo_client, demo_tokens, demo_engine):
     area = COMMUNITIES[1]
     plan = draw(demo_client, demo_tokens["planner"], area)

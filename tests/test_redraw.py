@@ -128,6 +128,67 @@ def test_no_building_is_split_and_the_same_seed_gives_the_same_plan():
             )
 
 
+def nested_block() -> tuple[shapely.Geometry, Sites]:
+    """A 100 m x 100 m community: an outline of 40 m x 40 m holding two smaller
+    outlines (as nested OSM outlines are), a footprint overlapping the big one, and
+    6 m houses close around it, so that the Voronoi cells of the two inner points lie
+    wholly inside the big outline."""
+    boundary = box(0, 0, 100, 100)
+    prints = [box(30, 30, 70, 70), box(35, 46, 45, 54), box(55, 46, 65, 54), box(68, 62, 80, 70)]
+    centres = [(25, 38), (25, 50), (25, 62), (38, 25), (50, 25), (62, 25), (38, 75)]
+    centres += [(50, 75), (62, 75), (75, 38), (75, 50), (10, 10), (90, 90)]
+    prints += [box(x - 3, y - 3, x + 3, y + 3) for x, y in centres]
+    households = [90, 20, 20, 30] + [35] * len(centres)
+    sites = Sites(
+        codes=[f"B{k}" for k in range(len(prints))],
+        points=np.array([p.point_on_surface() for p in prints], dtype=object),
+        footprints=np.array(prints, dtype=object),
+        households=np.array(households),
+        uses=["residential"] * len(prints),
+        compounds=[None] * len(prints),
+        current=[None] * len(prints),
+    )
+    return boundary, sites
+
+
+def test_buildings_standing_in_one_another_share_a_grid_and_a_note():
+    # Redraw crashed here (IndexError) when two outlines lay inside a third.
+    boundary, sites = nested_block()
+    plan = redraw(boundary, sites, [], RedrawRules(general=(100, 300)))
+    general = [g for g in plan.grids if g.kind == "general"]
+    assert_tiles([g.geometry for g in general], boundary)
+    holding = {b: g.key for g in plan.grids for b in g.buildings if g.kind == "micro"}
+    # The outline, the two inside it and the one overlapping it are one micro grid
+    # of 90 + 20 + 20 + 30 = 160 households, over the micro maximum of 100.
+    assert len({holding[b] for b in (0, 1, 2, 3)}) == 1
+    group = next(g for g in plan.grids if g.key == holding[0])
+    assert group.households == 160 and "B0, B1, B2, B3" in group.note
+    assert any(f"{group.key} (160 households)" in n for n in plan.notes)
+    assert any("B0+B1+B2+B3" in n for n in plan.notes)
+    for g in plan.grids:  # every footprint lies whole in its grids
+        for b in g.buildings:
+            assert sites.footprints[b].difference(g.geometry).area < 1e-6
+
+
+def test_micro_grids_without_households_are_named():
+    boundary = box(0, 0, 100, 100)
+    prints = [box(10, 10, 20, 20), box(60, 60, 70, 70)]
+    sites = Sites(
+        ["S1", "S2"],
+        np.array([p.centroid for p in prints], dtype=object),
+        np.array(prints, dtype=object),
+        np.array([0, 0]),
+        ["other", "other"],
+        [None, None],
+        [None, None],
+    )
+    plan = redraw(boundary, sites, [])
+    empty = [g.key for g in plan.grids if g.kind == "micro" and g.households == 0]
+    assert empty and any(
+        "without households" in n and all(k in n for k in empty) for n in plan.notes
+    )
+
+
 def test_an_empty_community_is_one_general_grid():
     boundary = box(0, 0, 100, 100)
     empty = Sites([], np.array([]), np.array([]), np.array([], dtype=int), [], [], [])

@@ -170,6 +170,44 @@ def test_micro_grids_tile_their_general_grid():
     assert ("overlap", ("A1", "A3")) in kinds(found)
 
 
+def test_a_long_thin_sliver_is_noise_but_a_narrow_gap_is_not():
+    # A 7 mm sliver along a 410 m edge is 2.9 m², over the 1 m² tolerance, yet no
+    # overlap, gap or part outside a planner could see: it is thinner than 5 cm.
+    community = box(0, 0, 410, 200)
+    rows = buildings(("b1", 200, 50, 400), ("b2", 200, 150, 400))
+    grids = [grid(1, "A", box(0, -0.007, 410, 100.007)), grid(2, "B", box(0, 100, 410, 200))]
+    assert validate_layout(community, "C", grids, rows, RULES) == []
+    # 10 cm along the same edge is a gap of 41 m².
+    grids = [grid(1, "A", box(0, 0, 410, 99.9)), grid(2, "B", box(0, 100, 410, 200))]
+    (gap,) = validate_layout(community, "C", grids, rows, RULES)
+    assert (gap.kind, gap.grids, gap.area_m2) == ("gap", ["A", "B"], pytest.approx(41.0))
+
+
+def test_buildings_with_no_grids_at_all_are_in_no_grid():
+    # A community with buildings and no grids was "0 errors".
+    (finding,) = validate_layout(COMMUNITY, "C", [], TWO_GOOD, RULES)
+    assert (finding.kind, finding.severity) == ("building_unassigned", "error")
+    assert finding.detail == "2 building(s) in no grid"
+    master = [grid(1, "M", COMMUNITY, kind="master")]
+    assert kinds(validate_layout(COMMUNITY, "C", master, TWO_GOOD, RULES)) == [
+        ("building_unassigned", ())
+    ]
+
+
+def test_a_straight_lonlat_edge_stays_straight_in_metres():
+    # At 60° N a straight 1 km edge in lon/lat bows by about 3.6 cm in UTM; divided
+    # every 20 m before the change of frame it stays on its lon/lat line.
+    from gridmap.geometry import MetricFrame
+    from gridmap.topology.precision import metric
+
+    lon, lat = 24.94, 60.17
+    edge = shapely.LineString([(lon, lat), (lon + 0.0128, lat + 0.0064)])
+    frame = MetricFrame(edge)
+    middle = frame.to_metric(edge.interpolate(0.5, normalized=True))
+    assert frame.to_metric(edge).distance(middle) > 0.02
+    assert metric(frame, edge, None).distance(middle) < 1e-4
+
+
 def test_demo_town_validates_without_errors(demo_client):
     body = demo_client.get("/api/v1/validate?area=510107015").get_json()
     assert body["valid"] is True and body["errors"] == 0
@@ -212,3 +250,28 @@ def test_api_and_cli_report_a_broken_layout(demo_client, demo_db_url, demo_token
         ).status_code
         == 404
     )
+
+
+def test_a_community_with_buildings_and_no_grids_is_invalid(demo_client, demo_engine):
+    from sqlalchemy import text
+
+    area = "510107015001"
+    with demo_engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE grids SET active = false WHERE community_id = "
+                "(SELECT id FROM areas WHERE code = :a)"
+            ),
+            {"a": area},
+        )
+        count = conn.execute(
+            text(
+                "SELECT count(*) FROM buildings b JOIN areas a ON ST_Intersects(a.geom, b.point) "
+                "WHERE a.code = :a"
+            ),
+            {"a": area},
+        ).scalar()
+    body = demo_client.get(f"/api/v1/validate?area={area}").get_json()
+    assert body["valid"] is False and body["errors"] == 1
+    (finding,) = [f for f in body["findings"] if f["severity"] == "error"]
+    assert count > 0 and finding["detail"] == f"{count} building(s) in no grid"
