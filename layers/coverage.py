@@ -72,7 +72,16 @@ def areas_layer(
 
 
 class SummaryBox(MacroElement):
-    """Households covered and their share, top centre."""
+    """A line of figures at the top centre (households covered, a plan's measures),
+    with notes under it; all of it shown as text.
+
+    Parameters
+    ----------
+    text
+        The line.
+    notes
+        Lines under it (a plan's notes), smaller.
+    """
 
     _template = Template(
         """
@@ -82,15 +91,17 @@ class SummaryBox(MacroElement):
              padding: 6px 12px; border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,.3);
              font: 13px/1.5 sans-serif;">
           {{ this.text|e }}
+          {% for note in this.notes %}<br><small>{{ note|e }}</small>{% endfor %}
         </div>
         {% endmacro %}
         """
     )
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, notes: Sequence[str] = ()):
         super().__init__()
         self._name = "SummaryBox"
         self.text = text
+        self.notes = [str(note) for note in notes]
 
 
 def coverage_legend() -> Legend:

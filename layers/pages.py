@@ -44,6 +44,8 @@ from layers.stations import stations_layer, stations_legend
 GRID_MAP_LAYERS = ("grids", "labels", "stations", "roads", "findings")
 #: Layers shown when none are asked for.
 DEFAULT_GRID_LAYERS = ("grids", "labels", "stations", "roads")
+#: A plan's notes shown under its measures (the API lists them all).
+PLAN_NOTES_SHOWN = 5
 
 
 def _area(session: Session, code: str) -> Area:
@@ -270,7 +272,10 @@ def plan_map(
             (point.x, point.y, f"{move['building']}: {move['from'] or '-'} → {move['to']}")
         )
     moved_layer(points).add_to(fmap)
-    fmap.add_child(SummaryBox(metrics_text(plans.summary(plan))))
+    summary = plans.summary(plan)
+    notes = [f"作者 author: {summary['author']}"]
+    notes += [f"备注 note: {note}" for note in summary["notes"][:PLAN_NOTES_SHOWN]]
+    fmap.add_child(SummaryBox(metrics_text(summary), notes))
     fmap.add_child(grids_legend())
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap

@@ -198,3 +198,18 @@ def demo_client(demo_db_url: str):
     from api import create_app
 
     return create_app({"TESTING": True, "DATABASE_URL": demo_db_url}).test_client()
+
+
+@pytest.fixture
+def browser() -> Iterator:
+    """Debian's headless Chromium, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.helpers import CHROMIUM
+
+    # make test installs both Debian's chromium and playwright: a missing one is a
+    # broken set-up, so these tests fail rather than skip.
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

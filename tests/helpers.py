@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from gridmap.settings import PROJECT_ROOT
 
 DEMO_DIR = PROJECT_ROOT / "data" / "demo"
 BIN = Path(sys.executable).parent
+#: Debian's chromium, which the browser tests drive through Playwright.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def make_tempdir(prefix: str) -> Path:
@@ -50,3 +53,43 @@ def free_port() -> int:
 def bearer(token: str) -> dict[str, str]:
     """The Authorization header of a token."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def offline_page(browser, origin: str, context=None):
+    """A page that refuses every request leaving the local origins, and records
+    failed requests, console errors and answers of 400 or more.
+
+    Parameters
+    ----------
+    browser
+        The Playwright browser (the ``browser`` fixture).
+    origin
+        The server's base URL (requests to 127.0.0.1 and data: URIs go through).
+    context
+        A browser context to open the page in (to share its cookies); a new one
+        when not given.
+
+    Returns
+    -------
+    tuple
+        The page and the list its problems are added to.
+    """
+    page = (context or browser).new_page()
+    problems: list[str] = []
+    page.on("requestfailed", lambda r: problems.append(f"failed {r.url}"))
+    page.on(
+        "console", lambda m: problems.append(f"console {m.text}") if m.type == "error" else None
+    )
+    page.on(
+        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
+
+    def route(r):
+        if r.request.url.startswith(("http://127.0.0.1", "data:")):
+            r.continue_()
+        else:
+            problems.append(f"external {r.request.url}")
+            r.abort()
+
+    page.route("**/*", route)
+    return page, problems

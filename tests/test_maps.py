@@ -7,21 +7,17 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 import threading
 import urllib.request
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from playwright.sync_api import sync_playwright
 from sqlalchemy import text
 
 from tests.conftest import serving
-from tests.helpers import bearer, cli_env, free_port, run_cli
+from tests.helpers import bearer, cli_env, free_port, offline_page, run_cli
 
 STREET = "510107015"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ASSET = re.compile(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"')
 
 
@@ -155,47 +151,13 @@ def _portal(port: int, embed_url: str) -> ThreadingHTTPServer:
     return server
 
 
-@pytest.fixture
-def browser() -> Iterator:
-    # make test installs both Debian's chromium and playwright: a missing one is a
-    # broken set-up, so these tests fail rather than skip.
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
-def _offline_page(browser, origin: str):
-    """A page that refuses every request leaving the local origins, and records
-    failed requests and console errors."""
-    page = browser.new_page()
-    problems: list[str] = []
-    page.on("requestfailed", lambda r: problems.append(f"failed {r.url}"))
-    page.on(
-        "console", lambda m: problems.append(f"console {m.text}") if m.type == "error" else None
-    )
-    page.on(
-        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None
-    )
-
-    def route(r):
-        if r.request.url.startswith(("http://127.0.0.1", "data:")):
-            r.continue_()
-        else:
-            problems.append(f"external {r.request.url}")
-            r.abort()
-
-    page.route("**/*", route)
-    return page, problems
-
-
 def test_the_grids_page_in_a_browser_shows_every_grid_and_station(
     browser, demo_db_url, demo_engine
 ):
     grids = count(demo_engine, "SELECT count(*) FROM grids WHERE active")
     stations = count(demo_engine, "SELECT count(*) FROM stations")
     with serving(demo_db_url) as base:
-        page, problems = _offline_page(browser, base)
+        page, problems = offline_page(browser, base)
         page.goto(f"{base}/maps/grids?area={STREET}", wait_until="networkidle")
         # Grid polygons and station markers are Leaflet's interactive paths; roads are not.
         assert page.locator("path.leaflet-interactive").count() == grids + stations
@@ -212,14 +174,14 @@ def test_an_embed_loads_in_an_allowed_portal_and_is_refused_in_another(browser, 
         embed = f"{base}/embed/grids?area={STREET}&layers=grids"
         portals = [_portal(allowed_port, embed), _portal(other_port, embed)]
         try:
-            page, problems = _offline_page(browser, base)
+            page, problems = offline_page(browser, base)
             page.goto(f"http://127.0.0.1:{allowed_port}/", wait_until="networkidle")
             frame = page.frames[1]
             frame.wait_for_selector(".leaflet-container")
             assert frame.locator("path.leaflet-interactive").count() > 0
             assert problems == []
 
-            refused, _ = _offline_page(browser, base)
+            refused, _ = offline_page(browser, base)
             refused.goto(f"http://127.0.0.1:{other_port}/", wait_until="networkidle")
             assert refused.frames[1].locator(".leaflet-container").count() == 0
         finally:
@@ -284,7 +246,7 @@ def test_the_coverage_and_plan_pages_in_a_browser(browser, demo_db_url, demo_eng
     )
     canteens = count(demo_engine, "SELECT count(*) FROM stations WHERE kind = 'canteen'")
     with serving(demo_db_url) as base:
-        page, problems = _offline_page(browser, base)
+        page, problems = offline_page(browser, base)
         page.goto(f"{base}/maps/coverage?area={STREET}&kind=canteen", wait_until="networkidle")
         # Buildings and stations are interactive; gap and service areas are not.
         assert page.locator("path.leaflet-interactive").count() == residential + canteens
@@ -355,7 +317,7 @@ def test_the_editor_refuses_a_gap_and_saves_with_the_neighbours(
         .one()
     )
     with serving(demo_db_url) as base:
-        page, problems = _offline_page(browser, base)
+        page, problems = offline_page(browser, base)
         _open_editor(page, f"{base}/editor?area={area}", demo_tokens["planner"])
 
         page.evaluate(SHRINK, [grid_id, 0.9])
@@ -498,7 +460,7 @@ def test_the_editor_splits_and_merges(browser, demo_db_url, demo_engine, demo_to
 
     before = active()
     with serving(demo_db_url) as base:
-        page, problems = _offline_page(browser, base)
+        page, problems = offline_page(browser, base)
         _open_editor(page, f"{base}/editor?area={area}", demo_tokens["planner"])
         page.evaluate(SELECT, before[0][0])
         page.evaluate(SPLIT, before[0][0])
