@@ -159,6 +159,10 @@ class CoverageRules:
         Where roads join: ``vertices`` (where they share a vertex, as OpenStreetMap
         ways and clean centrelines do) or ``crossings`` (also where lines cross at
         one level, for centrelines digitised without shared vertices).
+    crossing_snap_m
+        With ``crossings``: a road's loose end within this of another road is joined
+        to it (0.5 m: an undershot T-junction, or an end on a straight lon/lat edge that
+        projection to metres bends by millimetres).
     max_off_main_share
         A network whose main piece misses more than this share of the joined
         buildings is broken (roads that do not join where they meet): every answer
@@ -172,6 +176,7 @@ class CoverageRules:
     max_connector_m: float = 300.0
     gap_buffer_m: float = 30.0
     junctions: str = "vertices"
+    crossing_snap_m: float = 0.5
     max_off_main_share: float = 0.10
 
     def circle_metres(self, minutes: float) -> float:

@@ -10,7 +10,13 @@ import shapely
 from shapely.geometry import LineString, Point
 
 from gridmap.coverage.euclidean import nearest_by_air
-from gridmap.coverage.network import build_network, building_distances, nearest_stations
+from gridmap.coverage.network import (
+    build_network,
+    building_distances,
+    connectivity,
+    nearest_stations,
+    road_levels,
+)
 from gridmap.settings import CoverageRules
 
 
@@ -231,3 +237,213 @@ def test_coverage_command(demo_db_url, tmp_path):
     features = json.loads(out.read_text())["features"]
     rows = list(csv.DictReader(table.open()))
     assert sum(int(r["buildings"]) for r in rows) == len(features)
+
+
+# -- where roads join ----------------------------------------------------------------------
+
+
+def test_roads_join_where_they_share_a_vertex_in_their_middle():
+    # Two OSM-style ways crossing at a vertex both have in their middle.
+    roads = [
+        LineString([(0, 0), (50, 0), (100, 0)]),
+        LineString([(50, -50), (50, 0), (50, 50)]),
+    ]
+    net = build_network(
+        np.array(roads, dtype=object), shapely.points([(50, 51)]), shapely.points([(100, 1)])
+    )
+    distance, station = building_distances(net, nearest_stations(net))
+    assert net.pieces == 1
+    assert distance == pytest.approx([1 + 50 + 50 + 1]) and station.tolist() == [0]
+
+
+def _crossing(levels=None, junctions="crossings", second=((50, -50), (50, 50))):
+    # A street along y=0 and one along x=50, digitised without a shared vertex.
+    roads = np.array([LineString([(0, 0), (100, 0)]), LineString(second)], dtype=object)
+    net = build_network(
+        roads,
+        shapely.points([(50, 51)]),
+        shapely.points([(100, 1)]),
+        junctions,
+        None if levels is None else np.array(levels),
+    )
+    return net, building_distances(net, nearest_stations(net))[0][0]
+
+
+def test_crossings_are_joined_only_when_asked_and_only_at_one_level():
+    net, distance = _crossing(junctions="vertices")
+    assert net.pieces == 2 and np.isinf(distance)
+    net, distance = _crossing()
+    assert net.pieces == 1 and distance == pytest.approx(1 + 50 + 50 + 1)
+    # bridge=yes over the street: passes over it.
+    net, distance = _crossing(road_levels([False, True], [False, False], [None, None]))
+    assert net.pieces == 2 and np.isinf(distance)
+    # A tunnel under it, and a layer=1 street crossing a bridge (layer 1 too): same rule.
+    assert _crossing(road_levels([False, False], [False, True], [None, None]))[0].pieces == 2
+    assert _crossing(road_levels([False, True], [False, False], [1, None]))[0].pieces == 1
+    # A bridge landing on the street (its end on the street's middle) is joined to it.
+    landing = ((50, 50), (50, 0))
+    net, distance = _crossing([0, 1], second=landing)
+    assert net.pieces == 1 and distance == pytest.approx(1 + 50 + 50 + 1)
+    assert _crossing([0, 1], "vertices", second=landing)[0].pieces == 2
+
+
+def test_a_loose_end_just_short_of_a_road_is_joined_when_noding_crossings():
+    roads = np.array(
+        [LineString([(0, 0), (100, 0)]), LineString([(50, 50), (50, 0.3)])], dtype=object
+    )
+    buildings, stations = shapely.points([(50, 51)]), shapely.points([(100, 1)])
+    for snap, pieces in ((0.5, 1), (0.2, 2), (0.0, 2)):
+        net = build_network(roads, buildings, stations, "crossings", snap_m=snap)
+        assert net.pieces == pieces
+    net = build_network(roads, buildings, stations, "crossings", snap_m=0.5)
+    distance = building_distances(net, nearest_stations(net))[0]
+    assert distance == pytest.approx([1 + 50 + 50 + 1])  # 49.7 m of street + 0.3 m joined
+    assert build_network(roads, buildings, stations, "vertices", snap_m=0.5).pieces == 2
+
+
+def test_road_levels_follow_osm():
+    levels = road_levels(
+        [True, None, False, True, None], [None, True, None, None, None], [None, None, None, 2, -1]
+    )
+    assert levels.tolist() == [1, -1, 0, 2, -1]
+    assert road_levels(n=3).tolist() == [0, 0, 0]
+
+
+def test_connectivity_counts_pieces_and_who_could_not_join():
+    roads = np.array(
+        [LineString([(0, 0), (100, 0)]), LineString([(1000, 0), (1100, 0)])], dtype=object
+    )
+    buildings = shapely.points([(10, 5), (20, 5), (1050, 5), (500, 900)])  # the last: far
+    stations = shapely.points([(0, 1), (3000, 3000)])  # the second: far
+    net = build_network(roads, buildings, stations, max_connector_m=300)
+    figures = connectivity(net)
+    assert figures.pieces == 2
+    assert figures.buildings_not_joined == 1 and figures.stations_not_joined == 1
+    assert figures.main_piece_buildings == 2 and figures.buildings_without_station == 1
+    assert figures.off_main_share == pytest.approx(1 / 3)
+    distance, station = building_distances(net, nearest_stations(net))
+    assert np.isfinite(distance).tolist() == [True, True, False, False]
+    assert station.tolist()[2:] == [-1, -1]
+
+
+# -- a centreline file digitised without shared vertices, through import, API and command ------
+
+
+def _centreline_town(tmp_path):
+    """A 400 m square community with a lattice of streets every 100 m, each drawn as one
+    line across the whole town (no shared vertices), the middle north-south street a
+    bridge (layer 1) over the others, homes along the streets, one by the bridge, and a
+    station in the middle; GeoJSON files per layer."""
+    import json
+
+    lon0, lat0 = 104.06, 30.65  # Chengdu
+    # Metres to degrees near enough (distances below are checked to 0.5%).
+    m_lon, m_lat = 1 / (111_320 * np.cos(np.radians(lat0))), 1 / 110_540
+
+    def lonlat(x, y):
+        return [lon0 + x * m_lon, lat0 + y * m_lat]
+
+    def collection(features):
+        return json.dumps({"type": "FeatureCollection", "features": features})
+
+    def feature(geometry_type, coordinates, **properties):
+        return {
+            "type": "Feature",
+            "geometry": {"type": geometry_type, "coordinates": coordinates},
+            "properties": properties,
+        }
+
+    ring = [lonlat(x, y) for x, y in [(-20, -20), (420, -20), (420, 420), (-20, 420), (-20, -20)]]
+    roads = []
+    for k in range(5):
+        # Streets run 10 m past the edge streets, so no two share even an end point; the
+        # bridge ends on the edge streets' middles.
+        bridge = k == 2
+        reach = (0, 400) if bridge else (-10, 410)
+        roads.append(
+            feature(
+                "LineString",
+                [lonlat(-10, 100 * k), lonlat(410, 100 * k)],
+                **{"class": "residential"},
+            )
+        )
+        roads.append(
+            feature(
+                "LineString",
+                [lonlat(100 * k, reach[0]), lonlat(100 * k, reach[1])],
+                **{"class": "residential", "bridge": bridge, "layer": 1 if bridge else None},
+            )
+        )
+    homes = [
+        feature("Point", lonlat(x + 50, y + 4), code=f"H{x}-{y}", use="residential", households=10)
+        for x in range(0, 400, 100)
+        for y in range(0, 500, 100)
+    ]
+    homes.append(feature("Point", lonlat(204, 250), code="B", use="residential", households=10))
+    files = {
+        "areas": collection(
+            [feature("Polygon", [ring], code="C1", name="Centreline town", level="community")]
+        ),
+        "roads": collection(roads),
+        "buildings": collection(homes),
+        "stations": collection(
+            [feature("Point", lonlat(150, 203), name="Clinic", kind="health_station")]
+        ),
+    }
+    paths = {}
+    for layer, text in files.items():
+        paths[layer] = tmp_path / f"{layer}.geojson"
+        paths[layer].write_text(text)
+    return paths
+
+
+def test_a_broken_network_is_reported_and_auto_does_not_use_it(engine, db_url, client, tmp_path):
+    from gridmap.io import import_file
+    from tests.helpers import cli_env, run_cli
+
+    for layer, path in _centreline_town(tmp_path).items():
+        import_file(engine, path, layer)
+    query = "/api/v1/coverage?area=C1&kind=health_station"
+
+    auto = client.get(query).get_json()
+    # Ten lines meeting nowhere (nine and the bridge): ten pieces, and auto measures by
+    # straight line.
+    assert auto["method"] == "euclidean"
+    assert auto["network"]["pieces"] == 10 and auto["network"]["junctions"] == "vertices"
+    assert any("10 pieces" in w for w in auto["warnings"])
+    assert any("straight line" in w for w in auto["warnings"])
+
+    forced = client.get(query + "&method=network").get_json()
+    assert forced["method"] == "network" and any("10 pieces" in w for w in forced["warnings"])
+
+    crossed = client.get(query + "&junctions=crossings").get_json()
+    # Noded where they cross, except on the bridge (x = 200 m), which lands on the
+    # streets at its ends: one piece, no warning.
+    assert crossed["method"] == "network" and crossed["warnings"] == []
+    assert crossed["network"]["pieces"] == 1
+    assert crossed["network"]["buildings_not_joined"] == 0
+    homes = client.get(
+        "/api/v1/coverage/buildings?area=C1&kind=health_station&junctions=crossings&limit=100"
+    ).get_json()["features"]
+    walked = {f["properties"]["code"]: f["properties"]["distance_m"] for f in homes}
+    # The station is 3 m off y=200 at x=150. The home at (50, 104): 50 m west to x=100,
+    # 100 m south, 50 m west, 4 m to the door. The home by the bridge at (204, 250) is
+    # not reached at the crossing 50 m away but over the bridge's north end: west to
+    # x=100, north to y=400, east to x=200, 150 m south along the bridge.
+    assert walked["H0-100"] == pytest.approx(3 + 50 + 100 + 50 + 4, rel=0.005)
+    assert walked["B"] == pytest.approx(3 + 50 + 200 + 100 + 150 + 4, rel=0.005)
+    assert client.get(query + "&junctions=nodes").status_code == 400
+
+    page = client.get("/maps/coverage?area=C1&kind=health_station").get_data(as_text=True)
+    assert "network: 10 pieces" in page and "warning: the road network is in 10 pieces" in page
+    page = client.get("/maps/coverage?area=C1&kind=health_station&junctions=crossings")
+    assert "network: 1 piece," in page.get_data(as_text=True)
+
+    env = cli_env(db_url)
+    out = run_cli("coverage", "C1", "--kind", "health_station", env=env).stdout
+    assert "euclidean" in out.splitlines()[0]
+    assert "network (vertices): 10 pieces" in out and "warning: the road network" in out
+    out = run_cli(
+        "coverage", "C1", "--kind", "health_station", "--junctions", "crossings", env=env
+    ).stdout
+    assert "network (crossings): 1 piece," in out and "warning" not in out

@@ -234,6 +234,7 @@ def analyse(
             junctions,
             data.road_levels,
             rules.max_connector_m,
+            rules.crossing_snap_m,
         )
         net = connectivity(network, junctions)
         warnings = network_warnings(net, rules)

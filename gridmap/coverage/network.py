@@ -95,48 +95,77 @@ def road_levels(
     return level
 
 
-def _crossings(roads: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Points where two roads meet without a shared vertex, and on which road.
+def _crossings(
+    roads: np.ndarray, levels: np.ndarray, snap_m: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points where two roads meet without a shared vertex, the road each is added to,
+    and where along it: 0 where it lies on the road, -1 before its start, 1 after its end.
 
     A crossing of two roads at different levels is left out unless it is an end point
-    of one of them (a ramp or a bridge landing on a road is joined to it).
+    of one of them (a ramp or a bridge landing on a road is joined to it). An end that
+    meets nothing but stops within ``snap_m`` of another road (an undershoot, or a
+    T-junction a projection has moved by a millimetre) is joined to its nearest point.
     """
     tree = shapely.STRtree(roads)
     a, b = tree.query(roads, predicate="intersects")
     pair = a < b
     a, b = a[pair], b[pair]
-    if len(a) == 0:
-        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
     parts, pair_of = shapely.get_parts(shapely.intersection(roads[a], roads[b]), return_index=True)
     # Where two roads run together, they are joined at the ends of the shared stretch.
     lines = shapely.get_type_id(parts) == 1
-    if lines.any():
-        starts, ends = end_points(parts[lines])
-        points = np.concatenate([shapely.get_coordinates(parts[~lines]), starts, ends])
-        pair_of = np.concatenate([pair_of[~lines], pair_of[lines], pair_of[lines]])
-    else:
-        points = shapely.get_coordinates(parts)
+    starts, ends = end_points(parts[lines]) if lines.any() else (np.zeros((0, 2)),) * 2
+    points = np.concatenate([shapely.get_coordinates(parts[~lines]), starts, ends])
+    pair_of = np.concatenate([pair_of[~lines], pair_of[lines], pair_of[lines]])
     a, b = a[pair_of], b[pair_of]
-    level_ok = levels[a] == levels[b]
-    if not level_ok.all():
-        first, last = end_points(roads)
-        key = _vertex_keys(np.concatenate([points, first, last]))
-        n = len(points)
-        point_key, first_key, last_key = key[:n], key[n : n + len(roads)], key[n + len(roads) :]
-        at_end = (
-            (point_key == first_key[a])
-            | (point_key == last_key[a])
-            | (point_key == first_key[b])
-            | (point_key == last_key[b])
-        )
-        level_ok |= at_end
-    points = points[level_ok]
-    a, b = a[level_ok], b[level_ok]
-    return np.concatenate([points, points]), np.concatenate([a, b])
+    m = len(roads)
+    # Keys of the crossing points, then of every vertex (the ends among them).
+    coords, line = shapely.get_coordinates(roads, return_index=True)
+    key = _vertex_keys(np.concatenate([points, coords]))
+    point_key, vertex_key = key[: len(points)], key[len(points) :]
+    is_first = np.concatenate([[True], line[1:] != line[:-1]])
+    is_last = np.concatenate([line[1:] != line[:-1], [True]])
+    first, last = coords[is_first], coords[is_last]
+    first_key, last_key = vertex_key[is_first], vertex_key[is_last]
+    level_ok = (levels[a] == levels[b]) | (
+        (point_key == first_key[a])
+        | (point_key == last_key[a])
+        | (point_key == first_key[b])
+        | (point_key == last_key[b])
+    )
+    added = [np.concatenate([points[level_ok], points[level_ok]])]
+    onto = [np.concatenate([a[level_ok], b[level_ok]])]
+    where = [np.zeros(2 * int(level_ok.sum()), dtype=int)]
+
+    if snap_m > 0 and m:
+        # Loose ends: used once among all vertices and crossing points.
+        _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        used = counts[inverse.ravel()][len(points) :]
+        loose_end = np.concatenate([used[is_first], used[is_last]]) == 1
+        road_ends = shapely.points(np.concatenate([first, last]))
+        end_road = np.concatenate([np.arange(m), np.arange(m)])
+        end_side = np.concatenate([np.full(m, -1), np.full(m, 1)])
+        e, r = tree.query(road_ends, predicate="dwithin", distance=snap_m)
+        keep = loose_end[e] & (r != end_road[e])
+        e, r = e[keep], r[keep]
+        gap = shapely.distance(road_ends[e], roads[r])
+        # The nearest other road of each loose end.
+        order = np.lexsort((gap, e))
+        e, r = e[order], r[order]
+        nearest = np.concatenate([[True], e[1:] != e[:-1]])[: len(e)]
+        e, r = e[nearest], r[nearest]
+        along = shapely.line_locate_point(roads[r], road_ends[e])
+        foot = shapely.get_coordinates(shapely.line_interpolate_point(roads[r], along))
+        added += [foot, foot]
+        onto += [r, end_road[e]]
+        where += [np.zeros(len(e), dtype=int), end_side[e]]
+    return np.concatenate(added), np.concatenate(onto), np.concatenate(where)
 
 
 def road_edges(
-    roads: np.ndarray, junctions: str = "vertices", levels: np.ndarray | None = None
+    roads: np.ndarray,
+    junctions: str = "vertices",
+    levels: np.ndarray | None = None,
+    snap_m: float = 0.0,
 ) -> RoadEdges:
     """Cut road features into edges between junctions.
 
@@ -147,9 +176,13 @@ def road_edges(
     junctions
         ``vertices``: roads join at their end points and wherever they share a vertex
         (to the centimetre). ``crossings``: also where they cross, unless ``levels``
-        differ there (one passes over the other).
+        differ there (one passes over the other), and where a road's loose end stops
+        within ``snap_m`` of another road.
     levels
         Level of each road (:func:`road_levels`); all at grade when not given.
+    snap_m
+        With ``crossings``: how near (metres) a loose end must come to another road to
+        be joined to it.
 
     Returns
     -------
@@ -170,13 +203,23 @@ def road_edges(
     coords, line = shapely.get_coordinates(roads, return_index=True)
     if junctions == "crossings" and len(roads):
         level = np.zeros(len(roads), dtype=int) if levels is None else np.asarray(levels)
-        extra, extra_line = _crossings(roads, level)
-        # Order every vertex and crossing point along its road.
+        extra, extra_line, side = _crossings(roads, level, snap_m)
+        # Order every vertex and added point along its road; points added past an end
+        # extend the road to them.
         step = np.hypot(*np.diff(coords, axis=0).T)
         run = np.concatenate([[0.0], np.cumsum(step)])
         first_of_line = np.concatenate([[True], line[1:] != line[:-1]])
         position = run - np.maximum.accumulate(np.where(first_of_line, run, 0.0))
-        extra_position = shapely.line_locate_point(roads[extra_line], shapely.points(extra))
+        length = shapely.length(roads[extra_line])
+        extra_position = np.where(
+            side < 0,
+            -1.0,
+            np.where(
+                side > 0,
+                length + 1.0,
+                shapely.line_locate_point(roads[extra_line], shapely.points(extra)),
+            ),
+        )
         order = np.lexsort(
             (
                 np.concatenate([np.zeros(len(coords)), np.ones(len(extra))]),
@@ -283,6 +326,7 @@ def build_network(
     junctions: str = "vertices",
     levels: np.ndarray | None = None,
     max_connector_m: float = np.inf,
+    snap_m: float = 0.0,
 ) -> Network:
     """Cut the roads at their junctions, join buildings and stations, build the graph.
 
@@ -292,7 +336,7 @@ def build_network(
         Walkable road LineStrings in metres, as stored (cut by :func:`road_edges`).
     buildings, stations
         Points in metres.
-    junctions, levels
+    junctions, levels, snap_m
         Where roads join each other (see :func:`road_edges`).
     max_connector_m
         Buildings and stations farther than this from every road are not joined.
@@ -306,7 +350,7 @@ def build_network(
     >>> net.pieces, float(building_distances(net, nearest_stations(net))[0][0])
     (1, 17.0)
     """
-    roads = road_edges(roads, junctions, levels).lines
+    roads = road_edges(roads, junctions, levels, snap_m).lines
     junction_of, junction_xy = junction_numbers(np.concatenate(end_points(roads)))
     n_roads = len(roads)
     start, end = junction_of[:n_roads], junction_of[n_roads:]

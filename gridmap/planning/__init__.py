@@ -50,6 +50,7 @@ def collect_candidates(
     spacing_m: float | None = None,
     junctions: str = "vertices",
     road_levels: np.ndarray | None = None,
+    snap_m: float = 0.0,
 ) -> Candidates:
     """Given points (lon/lat), buildings of some uses in the area, and road junctions
     (where roads join by the ``junctions`` rule) thinned to one per ``spacing_m`` square."""
@@ -71,7 +72,7 @@ def collect_candidates(
             xy.append(shapely.get_coordinates(metric))
             sources += [f"building {r[0]}" for r in rows]
     if spacing_m and len(roads_m):
-        edges = road_edges(roads_m, junctions, road_levels).lines
+        edges = road_edges(roads_m, junctions, road_levels, snap_m).lines
         _, nodes = junction_numbers(np.concatenate(end_points(edges)))
         _, keep = np.unique(np.floor(nodes / spacing_m), axis=0, return_index=True)
         xy.append(nodes[np.sort(keep)])
@@ -91,6 +92,7 @@ def reach_matrix(
     junctions: str = "vertices",
     road_levels: np.ndarray | None = None,
     max_connector_m: float = np.inf,
+    snap_m: float = 0.0,
 ) -> csc_matrix:
     """``(demand, candidates)`` 0/1: which candidate site is within ``reach_m`` of whom
     (on the network the roads make by the ``junctions`` rule, or by straight line)."""
@@ -110,6 +112,7 @@ def reach_matrix(
         junctions,
         road_levels,
         max_connector_m,
+        snap_m,
     )
     connector = np.where(network.building_joined, network.building_connector, np.inf)
     blocks = []
@@ -165,6 +168,7 @@ def plan_sites(
         spacing_m,
         junctions,
         data.road_levels,
+        rules.crossing_snap_m,
     )
     uncovered = ~coverage.covered
     weights = b.households[uncovered].astype(float)
@@ -180,6 +184,7 @@ def plan_sites(
         junctions,
         data.road_levels,
         rules.max_connector_m,
+        rules.crossing_snap_m,
     )
     if k is not None:
         result = maximal_covering(cover, weights, k, time_limit_s)
