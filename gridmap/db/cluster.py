@@ -435,11 +435,13 @@ def relocated_directory(requested: Path) -> Path:
 
 
 def _is_postgres_process(pid: int) -> bool:
+    """Whether ``pid`` is a live postgres process (a killed one not yet reaped is not)."""
     try:
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return False
-    return comm in {"postgres", "postmaster"}
+    return comm in {"postgres", "postmaster"} and state not in {"Z", "X"}
 
 
 def _server_env() -> dict[str, str]:
