@@ -24,7 +24,12 @@ from gridmap.settings import LayoutRules
 from gridmap.topology.checks import Buildings, Finding, GridShape, validate_layout
 from gridmap.topology.precision import metric
 
-__all__ = ["Finding", "Report", "validate_area", "validate_community"]
+#: Findings whose geometry is their one grid's whole.
+WHOLE_GRID_KINDS = frozenset(
+    {"invalid_geometry", "not_contiguous", "households_out_of_range", "no_worker"}
+)
+
+__all__ = ["Finding", "Report", "validate_area", "validate_community", "validate_lonlat"]
 
 
 @dataclass
@@ -94,6 +99,59 @@ def load_buildings(session: Session, community: Area) -> Buildings:
     )
 
 
+def validate_lonlat(
+    boundary: shapely.Geometry,
+    code: str,
+    grids: list[GridShape],
+    buildings: Buildings,
+    rules: LayoutRules,
+) -> list[Finding]:
+    """Every check on a layout as stored, in lon/lat (pure).
+
+    Every geometry is taken to the community's metric frame at gridmap's one
+    precision (:func:`gridmap.topology.precision.metric`) and checked there by
+    :func:`~gridmap.topology.checks.validate_layout`; a grid's validity is judged in
+    lon/lat, as it is stored. The findings' geometries come back in lon/lat.
+
+    Parameters
+    ----------
+    boundary
+        The community (lon/lat).
+    code
+        Its code, for the findings' text.
+    grids, buildings
+        Its grids and buildings (lon/lat).
+    rules
+        Tolerances, precision and household ranges.
+    """
+    frame = MetricFrame(boundary)
+    findings = validate_layout(
+        metric(frame, boundary, None),
+        code,
+        [
+            replace(g, geom=metric(frame, g.geom, rules.precision_m if g.geom.is_valid else None))
+            for g in grids
+        ],
+        Buildings(
+            buildings.codes,
+            frame.to_metric(buildings.points),
+            metric(frame, buildings.footprints, None),
+            buildings.households,
+        ),
+        rules,
+    )
+    stored = {g.code: g.geom for g in grids}
+
+    def in_lonlat(finding: Finding) -> shapely.Geometry | None:
+        if finding.geometry is None:
+            return None
+        if finding.kind in WHOLE_GRID_KINDS:  # the grid as stored, not its metric copy
+            return stored[finding.grids[0]]
+        return frame.to_lonlat(finding.geometry)
+
+    return [replace(f, geometry=in_lonlat(f)) for f in findings]
+
+
 def validate_community(
     session: Session,
     community: Area,
@@ -101,11 +159,8 @@ def validate_community(
     grids: list[GridShape] | None = None,
     ranges: dict[str, list[int]] | None = None,
 ) -> list[Finding]:
-    """Findings of one community (geometries in lon/lat, sizes in m²).
-
-    Every geometry is taken to the community's metric frame at one precision
-    (:func:`gridmap.topology.precision.metric`) and checked there; a grid's validity
-    is judged in lon/lat, as it is stored.
+    """Findings of one community (geometries in lon/lat, sizes in m²), by
+    :func:`validate_lonlat`.
 
     Parameters
     ----------
@@ -119,8 +174,6 @@ def validate_community(
     rules = (rules or LayoutRules()).with_ranges(
         community.household_ranges if ranges is None else ranges
     )
-    boundary = to_shape(community.geom)
-    frame = MetricFrame(boundary)
     if grids is None:
         rows = session.scalars(
             select(Grid).where(Grid.community_id == community.id, Grid.active).order_by(Grid.code)
@@ -129,26 +182,9 @@ def validate_community(
             GridShape(g.id, g.code, g.kind, to_shape(g.geom), g.parent_id, g.worker_id)
             for g in rows
         ]
-    buildings = load_buildings(session, community)
-    findings = validate_layout(
-        metric(frame, boundary, None),
-        community.code,
-        [
-            replace(g, geom=metric(frame, g.geom, rules.precision_m if g.geom.is_valid else None))
-            for g in grids
-        ],
-        Buildings(
-            buildings.codes,
-            frame.to_metric(buildings.points),
-            metric(frame, buildings.footprints, None),
-            buildings.households,
-        ),
-        rules,
+    return validate_lonlat(
+        to_shape(community.geom), community.code, grids, load_buildings(session, community), rules
     )
-    return [
-        replace(f, geometry=None if f.geometry is None else frame.to_lonlat(f.geometry))
-        for f in findings
-    ]
 
 
 def validate_area(session: Session, code: str, rules: LayoutRules | None = None) -> Report:
