@@ -51,12 +51,14 @@ class Text(ma.fields.String):
 
 
 class WholeNumber(ma.fields.Integer):
-    """A JSON integer: not a string of digits, a fraction or a boolean."""
+    """A JSON number without fraction: not a string of digits, a fraction or a boolean."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, strict=True, **kwargs)
 
     def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)  # 1e20 and 3.0 are whole numbers in JSON
         if isinstance(value, bool):
             raise self.make_error("invalid")
         return super()._validated(value)

@@ -8,10 +8,11 @@ same way for every caller, anonymous ones included.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 from flask import Flask, Response, request
-from werkzeug.routing import UnicodeConverter
+from werkzeug.routing import Map, UnicodeConverter
 
 from api.errors import problem
 
@@ -131,7 +132,9 @@ class TextConverter(UnicodeConverter):
     """A path segment without NUL characters (none is stored, and the driver refuses
     them): a URL with one matches no route, so it is answered 404."""
 
-    regex = "[^/\x00]+"
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        super().__init__(map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\x00]")
 
 
 def register_guards(app: Flask) -> None:
