@@ -15,6 +15,7 @@ from gridmap.coverage.network import (
     building_distances,
     connectivity,
     nearest_stations,
+    road_edges,
     road_levels,
 )
 from gridmap.settings import CoverageRules
@@ -299,6 +300,12 @@ def test_a_loose_end_just_short_of_a_road_is_joined_when_noding_crossings():
     distance = building_distances(net, nearest_stations(net))[0]
     assert distance == pytest.approx([1 + 50 + 50 + 1])  # 49.7 m of street + 0.3 m joined
     assert build_network(roads, buildings, stations, "vertices", snap_m=0.5).pieces == 2
+    # A spur shorter than the snapping distance is not bent back onto its own road.
+    spur = np.array(
+        [LineString([(0, 0), (100, 0)]), LineString([(50, 0), (50, 0.3)])], dtype=object
+    )
+    edges = road_edges(spur, "crossings", snap_m=0.5)
+    assert sorted(shapely.length(edges.lines).round(6).tolist()) == [0.3, 50, 50]
 
 
 def test_road_levels_follow_osm():

@@ -111,6 +111,8 @@ def _crossings(
     pair = a < b
     a, b = a[pair], b[pair]
     parts, pair_of = shapely.get_parts(shapely.intersection(roads[a], roads[b]), return_index=True)
+    solid = ~shapely.is_empty(parts)
+    parts, pair_of = parts[solid], pair_of[solid]
     # Where two roads run together, they are joined at the ends of the shared stretch.
     lines = shapely.get_type_id(parts) == 1
     starts, ends = end_points(parts[lines]) if lines.any() else (np.zeros((0, 2)),) * 2
@@ -145,7 +147,11 @@ def _crossings(
         end_road = np.concatenate([np.arange(m), np.arange(m)])
         end_side = np.concatenate([np.full(m, -1), np.full(m, 1)])
         e, r = tree.query(road_ends, predicate="dwithin", distance=snap_m)
-        keep = loose_end[e] & (r != end_road[e])
+        # Not to its own road, nor to one it already meets (a short spur off a road
+        # would be bent back onto it).
+        meets = np.minimum(a, b) * m + np.maximum(a, b)
+        pair = np.minimum(end_road[e], r) * m + np.maximum(end_road[e], r)
+        keep = loose_end[e] & (r != end_road[e]) & ~np.isin(pair, meets)
         e, r = e[keep], r[keep]
         gap = shapely.distance(road_ends[e], roads[r])
         # The nearest other road of each loose end.
@@ -201,7 +207,9 @@ def road_edges(
         raise ValueError(f"junctions must be one of {', '.join(JUNCTION_RULES)}")
     roads = np.asarray(roads, dtype=object)
     coords, line = shapely.get_coordinates(roads, return_index=True)
-    if junctions == "crossings" and len(roads):
+    if len(coords) == 0:
+        return RoadEdges(np.array([], dtype=object), np.zeros(0, dtype=np.int64))
+    if junctions == "crossings":
         level = np.zeros(len(roads), dtype=int) if levels is None else np.asarray(levels)
         extra, extra_line, side = _crossings(roads, level, snap_m)
         # Order every vertex and added point along its road; points added past an end
