@@ -252,7 +252,7 @@ def test_planted_payloads_never_run_on_any_page(browser, demo_db_url, demo_engin
         page.context.clear_cookies()
 
         # The editor, signed in as a planner; hovering shows codes and names as text.
-        _sign_in(page, base, planner, f"/editor?area={COMMUNITY}")
+        _sign_in(page, base, planner, "/signin")
         editor = _visit(
             page,
             f"{base}/editor?area={COMMUNITY}",
