@@ -404,7 +404,9 @@ def _centreline_town(tmp_path):
     return paths
 
 
-def test_a_broken_network_is_reported_and_auto_does_not_use_it(engine, db_url, client, tmp_path):
+def test_a_broken_network_is_reported_and_auto_does_not_use_it(
+    engine, db_url, client, tokens, tmp_path
+):
     from gridmap.io import import_file
     from tests.helpers import cli_env, run_cli
 
@@ -440,6 +442,21 @@ def test_a_broken_network_is_reported_and_auto_does_not_use_it(engine, db_url, c
     assert walked["H0-100"] == pytest.approx(3 + 50 + 100 + 50 + 4, rel=0.005)
     assert walked["B"] == pytest.approx(3 + 50 + 200 + 100 + 150 + 4, rel=0.005)
     assert client.get(query + "&junctions=nodes").status_code == 400
+
+    from tests.helpers import bearer
+
+    question = {"area": "C1", "kind": "health_station", "k": 1, "spacing_m": 100}
+    sites = client.post(
+        "/api/v1/planning/sites", json=question, headers=bearer(tokens["planner"])
+    ).get_json()
+    assert sites["method"] == "euclidean" and sites["network"]["pieces"] == 10
+    assert any("10 pieces" in w for w in sites["warnings"])
+    sites = client.post(
+        "/api/v1/planning/sites",
+        json={**question, "junctions": "crossings"},
+        headers=bearer(tokens["planner"]),
+    ).get_json()
+    assert sites["method"] == "network" and sites["network"]["pieces"] == 1
 
     page = client.get("/maps/coverage?area=C1&kind=health_station").get_data(as_text=True)
     assert "network: 10 pieces" in page and "warning: the road network is in 10 pieces" in page
