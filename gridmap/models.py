@@ -202,6 +202,8 @@ class Building(Base):
     floors: Mapped[int | None] = mapped_column(Integer)
     use: Mapped[str] = mapped_column(String(16))
     compound: Mapped[str | None] = mapped_column(Text)
+    #: Households (and population) estimated from the footprint, not given by the data.
+    households_estimated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class Station(Base):

@@ -186,3 +186,61 @@ class CoverageRules:
             if minutes == known:
                 return metres
         return minutes * self.walking_speed_m_per_min
+
+
+#: Gross floor area per household (m²) by place type, for the household estimate
+#: (footprint area x floors / this). Source: China's 2020 census (第七次全国人口普查):
+#: housing floor area per person 36.52 m² in cities and 42.29 m² in towns, and
+#: 2.62 persons per family household, so 36.52 x 2.62 = 95.7 m² per urban household
+#: and 42.29 x 2.62 = 110.8 m² in towns (suburban places). A city with its own
+#: figures (a housing survey, the property register) should set them.
+FLOOR_AREA_PER_HOUSEHOLD_M2 = {
+    "default": 95.7,
+    "new_build": 95.7,
+    "urban_village": 95.7,
+    "old_compound": 95.7,
+    "work_unit": 95.7,
+    "suburban": 110.8,
+}
+#: Floors assumed for a residential building whose floors are not known: 6, the most
+#: a walk-up block has (GB 50096-2011 requires lifts from the seventh floor), which is
+#: what most residential buildings of old compounds, work units and urban villages are.
+#: The estimate says when it used this.
+ASSUMED_FLOORS = {"default": 6, "suburban": 3}
+#: Persons per household for an estimated population (2020 census, 2.62).
+PERSONS_PER_HOUSEHOLD = 2.62
+
+
+@dataclass(frozen=True)
+class HouseholdEstimate:
+    """How households are estimated where a residential building's data has none.
+
+    Attributes
+    ----------
+    place_type
+        The kind of place the buildings are in (a general grid's place type, or
+        ``default``): chooses the figures below.
+    floor_area_per_household_m2
+        :data:`FLOOR_AREA_PER_HOUSEHOLD_M2` of the place type.
+    assumed_floors
+        :data:`ASSUMED_FLOORS` of the place type, for buildings with no floors.
+    persons_per_household
+        :data:`PERSONS_PER_HOUSEHOLD`.
+    """
+
+    place_type: str = "default"
+    floor_area_per_household_m2: float = FLOOR_AREA_PER_HOUSEHOLD_M2["default"]
+    assumed_floors: int = ASSUMED_FLOORS["default"]
+    persons_per_household: float = PERSONS_PER_HOUSEHOLD
+
+    @classmethod
+    def for_place_type(cls, place_type: str | None) -> HouseholdEstimate:
+        """The estimate's figures for one place type (``None``: the default)."""
+        key = place_type or "default"
+        return cls(
+            place_type=key,
+            floor_area_per_household_m2=FLOOR_AREA_PER_HOUSEHOLD_M2.get(
+                key, FLOOR_AREA_PER_HOUSEHOLD_M2["default"]
+            ),
+            assumed_floors=ASSUMED_FLOORS.get(key, ASSUMED_FLOORS["default"]),
+        )

@@ -1,4 +1,4 @@
-"""Import and export of gridmap's layers: GeoJSON, GeoPackage, Shapefile and CSV."""
+"""Import and export of gridmap's layers: GeoJSON, GeoPackage, Shapefile, CSV and OSM."""
 
 from __future__ import annotations
 
@@ -7,13 +7,29 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from gridmap.db.engine import session_scope
-from gridmap.geometry import to_storage_crs
-from gridmap.io.files import FileProblem, read_features
-from gridmap.io.layers import LAYERS, prepare
-from gridmap.io.store import ImportRejected, import_rows
+from gridmap.io.files import FileProblem
+from gridmap.io.importer import (
+    ImportOptions,
+    ImportReport,
+    check_source,
+    import_path,
+    options_for,
+    read_source,
+)
+from gridmap.io.layers import LAYERS
+from gridmap.io.mapping import build_mapping
+from gridmap.io.store import ImportRejected
 
-__all__ = ["LAYERS", "FileProblem", "ImportRejected", "import_file", "read_rows"]
+__all__ = [
+    "LAYERS",
+    "FileProblem",
+    "ImportOptions",
+    "ImportRejected",
+    "ImportReport",
+    "import_file",
+    "import_path",
+    "read_rows",
+]
 
 
 def import_file(
@@ -27,6 +43,9 @@ def import_file(
 ) -> int:
     """Read one file into one layer, all or nothing; return the features written.
 
+    The short form of :func:`gridmap.io.importer.import_path` (which takes every
+    option and returns the whole report).
+
     Raises
     ------
     FileProblem
@@ -35,9 +54,10 @@ def import_file(
         Any feature is bad (each problem has the feature's index and the reason);
         nothing of the file is written.
     """
-    rows = read_rows(path, layer, field_map, crs, progress)
-    with session_scope(engine) as session:
-        return len(import_rows(session, LAYERS[layer], rows, author=author))
+    options = options_for(
+        path, ImportOptions(layer=layer, crs=crs, mapping=build_mapping(renames=field_map))
+    )
+    return import_path(engine, path, options, author=author, progress=progress).imported
 
 
 def read_rows(
@@ -54,9 +74,7 @@ def read_rows(
     FileProblem, ImportRejected
         As :func:`import_file`.
     """
-    source = read_features(path, crs=crs)
-    geoms = to_storage_crs(source.geoms, source.crs) if source.geoms is not None else None
-    prepared = prepare(LAYERS[layer], geoms, source.records, field_map, progress)
-    if prepared.problems:
-        raise ImportRejected(prepared.problems)
-    return prepared.rows
+    options = options_for(
+        path, ImportOptions(layer=layer, crs=crs, mapping=build_mapping(renames=field_map))
+    )
+    return check_source(read_source(path, options), options, progress).rows

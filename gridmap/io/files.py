@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ import shapely
 from pyproj import CRS
 
 from gridmap.geometry import CRSProblem, parse_crs
+from gridmap.io.chinacrs import offset_crs
+from gridmap.io.osm import is_osm_file, read_osm_layers
 
 #: GDAL drivers by file suffix, for export.
 DRIVERS = {
@@ -30,50 +34,138 @@ class FileProblem(ValueError):
 
 @dataclass
 class SourceData:
-    """Features read from a file: geometries (``None`` where absent), records and CRS."""
+    """Features read from a file: geometries (``None`` where absent), records and CRS.
+
+    ``unreadable`` maps the index of each feature whose geometry GEOS could not
+    build (a ring of two points, an unclosed ring) to the reason, and ``fixed`` to
+    the geometry GEOS builds when asked to fix it (rings closed), where it can.
+    ``offset`` names GCJ-02 or BD-09 when the coordinates are in one of them.
+    """
 
     geoms: list[shapely.Geometry | None] | None
     records: list[dict[str, Any]]
     crs: CRS
+    unreadable: dict[int, str] = field(default_factory=dict)
+    fixed: dict[int, shapely.Geometry] = field(default_factory=dict)
+    offset: str | None = None
+
+
+def decode_wkb(
+    wkb: Sequence[bytes | None],
+) -> tuple[list[shapely.Geometry | None], dict[int, str], dict[int, shapely.Geometry]]:
+    """Geometries from WKB, one bad geometry never stopping the rest.
+
+    Returns
+    -------
+    geoms, unreadable, fixed
+        The geometries (``None`` where absent or unreadable), the reason each
+        unreadable one failed, and what GEOS makes of it when asked to fix it.
+    """
+    array = np.array(list(wkb), dtype=object)
+    geoms = list(shapely.from_wkb(array, on_invalid="ignore"))
+    unreadable: dict[int, str] = {}
+    fixed: dict[int, shapely.Geometry] = {}
+    for index in np.flatnonzero(
+        [g is None and b is not None for g, b in zip(geoms, array, strict=True)]
+    ):
+        index = int(index)
+        try:
+            shapely.from_wkb(array[index])
+        except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
+            unreadable[index] = str(exc).split(": ", 1)[-1]
+        else:  # pragma: no cover - read when asked again
+            unreadable[index] = "unreadable geometry"
+        try:
+            repaired = shapely.from_wkb(array[index], on_invalid="fix")
+        except (shapely.errors.GEOSException, ValueError, TypeError):
+            repaired = None
+        if repaired is not None:
+            fixed[index] = repaired
+    return geoms, unreadable, fixed
 
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def read_features(path: Path, crs: str | None = None, layer: str | None = None) -> SourceData:
-    """Read every feature of a vector file.
+def source_crs(crs: str | None, file_crs: str | None = None) -> tuple[CRS, str | None]:
+    """The CRS to read coordinates in, and ``"GCJ-02"``/``"BD-09"`` for those offsets.
+
+    Coordinates in GCJ-02 or BD-09 are longitude/latitude read as WGS 84 and then
+    shifted back (:mod:`gridmap.io.chinacrs`).
+
+    Raises
+    ------
+    FileProblem
+        The CRS is unknown.
+    """
+    offset = offset_crs(crs)
+    if offset is not None:
+        return parse_crs(None), offset
+    try:
+        return parse_crs(crs or file_crs), None
+    except CRSProblem as exc:
+        raise FileProblem(f"{exc}; give the file's CRS, e.g. --crs EPSG:4490 or GCJ-02") from exc
+
+
+def read_features(
+    path: Path, crs: str | None = None, layer: str | None = None, osm_layer: str | None = None
+) -> SourceData:
+    """Read every feature of a vector file; a broken feature never stops the rest.
 
     Parameters
     ----------
     path
-        A GeoJSON, GeoPackage, Shapefile or CSV file.
+        A GeoJSON, GeoPackage, Shapefile, CSV or OSM (``.osm.pbf``, ``.osm``) file.
     crs
         The file's CRS when the file does not say (or says wrongly); a file with
-        none is taken as WGS 84 (GeoJSON's rule).
+        none is taken as WGS 84 (GeoJSON's rule). ``GCJ-02`` and ``BD-09`` too.
     layer
         The layer inside a multi-layer file such as a GeoPackage.
+    osm_layer
+        For an OSM file, the gridmap layer to read (which of GDAL's OSM layers
+        hold it: :data:`gridmap.io.osm.OSM_SOURCE_LAYERS`).
+
+    Raises
+    ------
+    FileProblem
+        The file cannot be read at all, or its CRS is unknown.
     """
     if not Path(path).exists():
         raise FileProblem(f"no such file: {path}")
     try:
-        meta, _, wkb, columns = pyogrio.raw.read(path, layer=layer)
-    except pyogrio.errors.DataSourceError as exc:
-        raise FileProblem(f"cannot read {path}: {exc}") from exc
+        if osm_layer is not None and is_osm_file(path):
+            wkb, records = read_osm_layers(path, osm_layer)
+            file_crs = None
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                meta, _, wkb, columns = pyogrio.raw.read(path, layer=layer)
+            file_crs = meta.get("crs")
+            names = list(meta["fields"])
+            count = len(columns[0]) if columns else (0 if wkb is None else len(wkb))
+            records = [
+                {name: _plain(col[i]) for name, col in zip(names, columns, strict=True)}
+                for i in range(count)
+            ]
     except pyogrio.errors.DataLayerError as exc:
         raise FileProblem(f"cannot read layer {layer!r} of {path}: {exc}") from exc
-    try:
-        source_crs = parse_crs(crs or meta.get("crs"))
-    except CRSProblem as exc:
-        raise FileProblem(str(exc)) from exc
-    names = list(meta["fields"])
-    count = len(columns[0]) if columns else (0 if wkb is None else len(wkb))
-    records = [
-        {name: _plain(col[i]) for name, col in zip(names, columns, strict=True)}
-        for i in range(count)
-    ]
-    geoms = None if wkb is None else list(shapely.from_wkb(wkb))
-    return SourceData(geoms, records, source_crs)
+    except (
+        pyogrio.errors.DataSourceError,
+        pyogrio.errors.FieldError,
+        pyogrio.errors.FeatureError,
+        pyogrio.errors.GeometryError,
+        pyogrio.errors.CRSError,
+        UnicodeDecodeError,
+        ValueError,
+        OSError,
+    ) as exc:
+        raise FileProblem(f"cannot read {path}: {exc}") from exc
+    read_crs, offset = source_crs(crs, file_crs)
+    if wkb is None:
+        return SourceData(None, records, read_crs, offset=offset)
+    geoms, unreadable, fixed = decode_wkb(wkb)
+    return SourceData(geoms, records, read_crs, unreadable, fixed, offset)
 
 
 def write_features(

@@ -19,6 +19,8 @@ from sqlalchemy import inspect as sa_inspect
 
 from gridmap import models
 from gridmap.geometry import MAX_VERTICES, as_multipolygon, geometry_problems, single_part
+from gridmap.io.households import RESIDENTIAL_USES, areas_m2, estimate_households
+from gridmap.settings import HouseholdEstimate
 
 FieldType = Literal["str", "int", "bool", "ranges"]
 #: Largest value of an integer column (PostgreSQL ``integer``).
@@ -119,11 +121,14 @@ LAYERS: dict[str, LayerSpec] = {
             (
                 Field("code", required=True),
                 Field("name"),
-                Field("households", "int", default=0, minimum=0),
-                Field("population", "int", default=0, minimum=0),
+                # Missing households are estimated for residential footprints
+                # (households_estimated), 0 for other uses; never 0 for unknown.
+                Field("households", "int", minimum=0),
+                Field("population", "int", minimum=0),
                 Field("floors", "int", minimum=1),
                 Field("use", required=True, choices=models.BUILDING_USES),
                 Field("compound"),
+                Field("households_estimated", "bool"),
             ),
         ),
         LayerSpec(
@@ -262,12 +267,60 @@ def grid_rule_problems(row: Mapping[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+#: What import does with a bad feature: refuse the file, skip the feature, or repair
+#: its geometry where it can (and skip it where it cannot).
+OnInvalid = Literal["refuse", "skip", "repair"]
+ON_INVALID: tuple[str, ...] = ("refuse", "skip", "repair")
+
+
+def repair_geometry(
+    geom: shapely.Geometry, allowed: Sequence[str]
+) -> tuple[shapely.Geometry | None, str]:
+    """The part of ``shapely.make_valid`` a layer can take, and what was done.
+
+    Polygon layers keep the polygonal part (a bow-tie becomes two triangles; a ring
+    collapsed to a line leaves nothing); line layers keep the linear part. Returns
+    ``None`` with the reason when nothing usable is left.
+    """
+    try:
+        fixed = shapely.make_valid(geom, method="structure", keep_collapsed=False)
+    except (shapely.errors.GEOSException, ValueError):
+        return None, "make_valid failed"
+    polygonal = "Polygon" in allowed or "MultiPolygon" in allowed
+    wanted = ("Polygon",) if polygonal else ("LineString",) if "LineString" in allowed else ()
+    parts = [p for p in shapely.get_parts(fixed) if p.geom_type in wanted and not p.is_empty]
+    if polygonal:
+        parts = [p for p in shapely.get_parts(shapely.union_all(parts)) if p.area > 0]
+    dropped = len(shapely.get_parts(fixed)) - len(parts) if fixed is not None else 0
+    if not parts:
+        kind = "polygonal" if polygonal else "usable"
+        return None, f"nothing {kind} is left after make_valid"
+    if polygonal:
+        result = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+        what = f"kept the polygonal part of make_valid ({len(parts)} polygon(s)"
+    else:
+        result = parts[0] if len(parts) == 1 else shapely.MultiLineString(parts)
+        what = f"kept the linear part of make_valid ({len(parts)} line(s)"
+    what += f", {dropped} other part(s) dropped)" if dropped > 0 else ")"
+    if result.geom_type not in allowed:
+        return None, f"make_valid gives a {result.geom_type}, which the layer does not take"
+    return result, what
+
+
 @dataclass
 class Prepared:
-    """Rows ready to store, and every problem found (the rows are only used if none)."""
+    """Rows ready to store, and every problem found (the rows are only used if none).
+
+    ``repaired`` lists each feature whose geometry was repaired (``index``,
+    ``field``, ``reason``); ``estimated`` the indices of rows whose households were
+    estimated, and ``assumed_floors`` those of them that had no floors.
+    """
 
     rows: list[dict[str, Any]]
     problems: list[dict[str, Any]]
+    repaired: list[dict[str, Any]] = field(default_factory=list)
+    estimated: list[int] = field(default_factory=list)
+    assumed_floors: list[int] = field(default_factory=list)
 
 
 def prepare(
@@ -276,6 +329,9 @@ def prepare(
     records: Sequence[Mapping[str, Any]],
     field_map: Mapping[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    on_invalid: OnInvalid = "refuse",
+    read_problems: Mapping[int, str] | None = None,
+    households: HouseholdEstimate | None = None,
 ) -> Prepared:
     """Check features of one layer and turn them into rows.
 
@@ -293,6 +349,16 @@ def prepare(
         (``{"households": "HH"}``).
     progress
         Called now and then with the features done so far and the total.
+    on_invalid
+        ``repair`` mends invalid geometries (:func:`repair_geometry`) and lists them
+        in ``repaired``; otherwise they are problems like any other.
+    read_problems
+        Index → why a feature's geometry could not be read as drawn. Under
+        ``repair`` the geometry given for it is the one GEOS built with its rings
+        closed, which is then checked and repaired like any other.
+    households
+        How to estimate the households of residential buildings whose data has
+        none (default: :class:`~gridmap.settings.HouseholdEstimate`'s default place).
 
     Returns
     -------
@@ -301,6 +367,7 @@ def prepare(
         shapely), and ``problems``: ``{"index", "field" or "geometry", "reason"}``.
     """
     field_map = dict(field_map or {})
+    read_problems = read_problems or {}
     unknown = sorted(set(field_map) - set(spec.field_by_name))
     if unknown:
         return Prepared(
@@ -316,6 +383,7 @@ def prepare(
         )
     rows: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
+    repaired: list[dict[str, Any]] = []
     seen_keys: dict[str, int] = {}
     for index, record in enumerate(records):
         row: dict[str, Any] = {}
@@ -331,12 +399,11 @@ def prepare(
             )
         if spec.geometry is not None:
             geom = geoms[index] if geoms is not None else None
-            found = geometry_problems(geom, spec.geometry, MAX_VERTICES.get(spec.name))
-            if not found and spec.name == "buildings" and len(shapely.get_parts(geom)) > 1:
-                found = [{"reason": "a building footprint must be one polygon"}]
-            problems.extend({"index": index, "field": "geometry", **p} for p in found)
-            if not found:
-                row.update(storage_geometry(spec, geom))
+            found = _checked_geometry(spec, geom, index, on_invalid, read_problems, repaired)
+            if isinstance(found, list):
+                problems.extend({"index": index, "field": "geometry", **p} for p in found)
+            else:
+                row.update(storage_geometry(spec, found))
         if spec.key and row.get(spec.key):
             first = seen_keys.setdefault(row[spec.key], index)
             if first != index:
@@ -352,4 +419,97 @@ def prepare(
             progress(index + 1, len(records))
     if progress:
         progress(len(records), len(records))
-    return Prepared(rows, problems)
+    prepared = Prepared(rows, problems, repaired)
+    if spec.name == "buildings":
+        _fill_households(prepared, households or HouseholdEstimate())
+    return prepared
+
+
+def _checked_geometry(
+    spec: LayerSpec,
+    geom: shapely.Geometry | None,
+    index: int,
+    on_invalid: OnInvalid,
+    read_problems: Mapping[int, str],
+    repaired: list[dict[str, Any]],
+) -> shapely.Geometry | list[dict[str, Any]]:
+    """One feature's geometry as stored, or its problems (repairs noted in ``repaired``)."""
+    assert spec.geometry is not None
+    unreadable = read_problems.get(index)
+    if unreadable is not None and (on_invalid != "repair" or geom is None):
+        cannot = "; cannot be repaired" if on_invalid == "repair" else ""
+        return [{"reason": f"unreadable geometry: {unreadable}{cannot}"}]
+    max_vertices = MAX_VERTICES.get(spec.name)
+    found = geometry_problems(geom, spec.geometry, max_vertices)
+    notes = [f"unreadable as drawn ({unreadable}), read with rings closed"] if unreadable else []
+    if found and on_invalid == "repair" and found[0]["reason"].startswith("invalid geometry"):
+        fixed, what = repair_geometry(geom, spec.geometry)
+        if fixed is None:
+            return [{**found[0], "reason": f"{found[0]['reason']}; cannot be repaired: {what}"}]
+        notes.append(f"{found[0]['reason']}; {what}")
+        if spec.name == "buildings" and len(shapely.get_parts(fixed)) > 1:
+            # A footprint is one polygon: a self-crossing outline keeps its largest piece.
+            parts = shapely.get_parts(fixed)
+            areas = shapely.area(parts)
+            largest = int(areas.argmax())
+            dropped = 1 - areas[largest] / areas.sum()
+            fixed = parts[largest]
+            notes.append(
+                f"kept the largest of {len(parts)} pieces ({dropped:.1%} of the area dropped)"
+            )
+        geom, found = fixed, geometry_problems(fixed, spec.geometry, max_vertices)
+    if not found and spec.name == "buildings" and len(shapely.get_parts(geom)) > 1:
+        found = [{"reason": "a building footprint must be one polygon"}]
+        if notes:
+            found[0]["reason"] += f" ({'; '.join(notes)})"
+    if found:
+        return found
+    if notes:
+        repaired.append({"index": index, "field": "geometry", "reason": "; ".join(notes)})
+    return geom
+
+
+def _fill_households(prepared: Prepared, estimate: HouseholdEstimate) -> None:
+    """Households of residential footprints with none given: estimated and marked.
+
+    A residential building given as a point with no households cannot be estimated
+    and is a problem: unknown is never stored as 0.
+    """
+    bad = {p["index"] for p in prepared.problems}
+    wanted = []
+    for index, row in enumerate(prepared.rows):
+        if row.get("households") is not None or index in bad:
+            if row.get("households_estimated") is None:
+                row["households_estimated"] = False
+            continue
+        if row.get("use") not in RESIDENTIAL_USES:
+            row["households"] = 0
+            row["households_estimated"] = False
+        elif row.get("footprint") is None:
+            prepared.problems.append(
+                {
+                    "index": index,
+                    "field": "households",
+                    "reason": "a residential building given as a point needs households "
+                    "(there is no footprint to estimate them from)",
+                }
+            )
+        else:
+            wanted.append(index)
+    if wanted:
+        areas = areas_m2([prepared.rows[i]["footprint"] for i in wanted])
+        counts, assumed = estimate_households(
+            areas, [prepared.rows[i].get("floors") for i in wanted], estimate
+        )
+        for i, count, guessed in zip(wanted, counts, assumed, strict=True):
+            row = prepared.rows[i]
+            row["households"] = int(count)
+            row["households_estimated"] = True
+            if row.get("population") is None:
+                row["population"] = round(int(count) * estimate.persons_per_household)
+            if guessed:
+                prepared.assumed_floors.append(i)
+        prepared.estimated.extend(wanted)
+    for row in prepared.rows:
+        if "population" in row and row["population"] is None:
+            row["population"] = 0

@@ -119,6 +119,45 @@ def resolve_references(
     return ids, problems
 
 
+def check_rows(
+    session: Session, spec: LayerSpec, rows: list[dict]
+) -> tuple[dict[str, dict[str, int]], list[dict[str, Any]]]:
+    """Problems the database finds with prepared rows, before anything is written.
+
+    Codes that already exist and references that name nothing, each with the row's
+    index; one query per kind of lookup and dictionaries after it, so the time
+    grows with the number of rows, not with its square.
+
+    Returns
+    -------
+    ids, problems
+        As :func:`resolve_references`, with the existing codes among the problems.
+    """
+    problems: list[dict[str, Any]] = []
+    file_codes: set[str] = set()
+    if spec.key:
+        first_index: dict[str, int] = {}
+        for index, row in enumerate(rows):
+            first_index.setdefault(row[spec.key], index)
+        file_codes = set(first_index)
+        existing = code_to_id(session, spec.name, file_codes)
+        problems.extend(
+            {
+                "index": first_index[code],
+                "field": spec.key,
+                "reason": f"{spec.key} {code!r} already exists",
+            }
+            for code in sorted(existing, key=first_index.__getitem__)
+        )
+    ids, reference_problems = resolve_references(session, spec, rows, file_codes)
+    problems.extend(reference_problems)
+    return ids, problems
+
+
+#: The problem of an import with nothing in it.
+NOTHING_TO_IMPORT = {"index": None, "field": None, "reason": "there are no features to import"}
+
+
 def import_rows(
     session: Session, spec: LayerSpec, rows: list[dict], author: str, reason: str | None = None
 ) -> list[int]:
@@ -130,18 +169,12 @@ def import_rows(
     Raises
     ------
     ImportRejected
-        With every unresolved reference, existing code or refused row.
+        With every unresolved reference, existing code or refused row, or when
+        there are no rows at all.
     """
-    problems: list[dict[str, Any]] = []
-    file_codes = {row[spec.key] for row in rows} if spec.key else set()
-    if spec.key:
-        for code in code_to_id(session, spec.name, file_codes):
-            index = next(i for i, row in enumerate(rows) if row[spec.key] == code)
-            problems.append(
-                {"index": index, "field": spec.key, "reason": f"{spec.key} {code!r} already exists"}
-            )
-    ids, reference_problems = resolve_references(session, spec, rows, file_codes)
-    problems.extend(reference_problems)
+    if not rows:
+        raise ImportRejected([dict(NOTHING_TO_IMPORT)])
+    ids, problems = check_rows(session, spec, rows)
     if problems:
         raise ImportRejected(problems)
 
