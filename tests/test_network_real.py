@@ -407,3 +407,63 @@ def test_helsinki_coverage_through_import_and_analysis_matches_networkx(helsinki
         points, shapely.get_coordinates(stations)
     )
     assert_agree(result.distance, theirs)
+
+
+# -- end to end: the OSM file imported with the documented commands ------------------------------
+
+
+def test_helsinki_imported_from_osm_walks_like_networkx(engine, db_url, tmp_path):
+    """``gridmap import Helsinki.osm.pbf`` for roads, buildings and stations (and a
+    community drawn around them), then ``gridmap coverage``; the reference walks the
+    walkable roads as stored, split here at OSM coordinates used more than once."""
+    from sqlalchemy import text
+
+    from tests.helpers import cli_env, run_cli
+
+    env = cli_env(db_url)
+    lonlat = shapely.get_coordinates(load_extract(HELSINKI).ways)
+    area = shapely.box(*lonlat.min(axis=0), *lonlat.max(axis=0)).buffer(0.002)
+    community = tmp_path / "community.geojson"
+    community.write_text(
+        _feature_collection(
+            np.array([area]), [{"code": "HEL", "name": "Helsinki centre", "level": "community"}]
+        )
+    )
+    run_cli("import", str(community), "--layer", "areas", env=env)
+    run_cli("import", str(HELSINKI), "--layer", "roads", env=env)
+    run_cli("import", str(HELSINKI), "--layer", "buildings", "--on-invalid", "repair", env=env)
+    run_cli("import", str(HELSINKI), "--layer", "stations", env=env)
+    out = tmp_path / "coverage.geojson"
+    table = run_cli(
+        "coverage", "HEL", "--kind", "health_station", "--geojson", str(out), env=env
+    ).stdout
+    assert "(500 m, network)" in table.splitlines()[0]
+    assert "warning" not in table
+
+    with engine.connect() as conn:
+        roads = conn.execute(text("SELECT ST_AsBinary(geom) FROM roads WHERE walkable")).all()
+        stations = conn.execute(
+            text("SELECT ST_X(geom), ST_Y(geom) FROM stations WHERE kind = 'health_station'")
+        ).all()
+        points = dict(
+            (code, (x, y))
+            for code, x, y in conn.execute(
+                text("SELECT code, ST_X(point), ST_Y(point) FROM buildings WHERE households > 0")
+            ).all()
+        )
+    ways = shapely.from_wkb([bytes(r[0]) for r in roads])
+    features = json.loads(out.read_text())["features"]
+    assert len(features) == len(points) > 300
+    codes = [f["properties"]["code"] for f in features]
+    distance = np.array(
+        [
+            np.inf if f["properties"]["distance_m"] is None else f["properties"]["distance_m"]
+            for f in features
+        ]
+    )
+    reference = Reference(_coords(ways), LocalPlane(shapely.get_coordinates(ways)))
+    expected = reference.distances(np.array([points[c] for c in codes]), np.array(stations))
+    assert_agree(distance, expected)
+    # The table's network line counts the pieces networkx counts.
+    pieces = nx.number_connected_components(reference.roads_graph())
+    assert f"network (vertices): {pieces} pieces" in table
