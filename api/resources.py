@@ -8,6 +8,7 @@ the request, call :mod:`gridmap.features`, and serialise the answer.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import tempfile
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from api.geojson import (
     GEOJSON,
     FeatureCollectionInSchema,
     Text,
+    _crs_name,
     feature_in_schema,
     feature_out_schemas,
     geojson_response,
@@ -36,11 +38,21 @@ from api.geojson import (
 from api.jobs import JobSchema, import_job, wants_job
 from gridmap import features
 from gridmap.features import Query
-from gridmap.geometry import MAX_DISTANCE_FROM_AREAS_M
-from gridmap.io import read_rows
-from gridmap.io.files import DRIVERS, FileProblem
-from gridmap.io.layers import LAYERS, LayerSpec, prepare
-from gridmap.io.store import ImportRejected, import_rows
+from gridmap.geometry import MAX_DISTANCE_FROM_AREAS_M, geometry_from_geojson
+from gridmap.io.files import DRIVERS, FileProblem, SourceData, source_crs
+from gridmap.io.importer import (
+    Checked,
+    ImportOptions,
+    check_source,
+    options_for,
+    read_source,
+    store_checked,
+)
+from gridmap.io.layers import LAYERS, ON_INVALID, LayerSpec
+from gridmap.io.mapping import MappingProblem, build_mapping, pairs, parse_mapping
+from gridmap.io.osm import OSM_SUFFIXES
+from gridmap.io.store import ImportRejected
+from gridmap.models import PLACE_TYPES
 
 #: A PATCH's change: (session, id, geometry, properties, author, query args, version).
 Updater = Callable[..., dict]
@@ -54,12 +66,75 @@ class WriteArgs(ma.Schema):
 
     reason = Text(
         load_default=None,
-        validate=ma.validate.Length(max=2000),
+        validate=ma.validate.Length(max=500),
         metadata={"description": "Why (kept in grid revisions)"},
     )
     crs = Text(
         load_default=None,
+        validate=ma.validate.Length(max=100),
         metadata={"description": "CRS of the sent geometry when not WGS 84, e.g. EPSG:4490"},
+    )
+
+
+class FieldPair(Text):
+    """``FIELD=TEXT``, as the CLI's ``--map`` and ``--set`` take it."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        name, sep, rest = text.partition("=")
+        if not sep or not name.strip() or not rest.strip():
+            raise ma.ValidationError("must be FIELD=VALUE")
+        return text
+
+
+class ImportArgs(WriteArgs):
+    """Query parameters of a bulk import (the options of ``gridmap import``)."""
+
+    crs = Text(
+        load_default=None,
+        metadata={
+            "description": "CRS of the features when not WGS 84: EPSG:4490, or GCJ-02 "
+            "(Amap, Tencent) or BD-09 (Baidu)"
+        },
+    )
+    on_invalid = Text(
+        load_default="refuse",
+        validate=ma.validate.OneOf(ON_INVALID),
+        metadata={
+            "description": "refuse: nothing is written if any feature is bad; skip: bad "
+            "features are left out and listed; repair: invalid geometries are mended "
+            "(make_valid's polygonal part), what cannot be is left out and listed"
+        },
+    )
+    osm = ma.fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Map OpenStreetMap tags (building, highway, amenity, "
+            "building:levels) to the layer's fields; always on for .osm.pbf/.osm files"
+        },
+    )
+    map = ma.fields.List(
+        FieldPair(),
+        load_default=list,
+        metadata={"description": "FIELD=SOURCE: take FIELD from the SOURCE property"},
+    )
+    set = ma.fields.List(
+        FieldPair(),
+        load_default=list,
+        metadata={"description": "FIELD=VALUE: give every feature this value (use=residential)"},
+    )
+    values = Text(
+        load_default=None,
+        validate=ma.validate.Length(max=100_000),
+        metadata={
+            "description": 'A mapping as JSON: {"use": {"source": "building", "values": '
+            '{"yes": "residential"}, "default": "other"}, "kind": {"value": "canteen"}}'
+        },
+    )
+    place_type = Text(
+        load_default=None,
+        validate=ma.validate.OneOf(PLACE_TYPES),
+        metadata={"description": "Place type whose figures estimate missing households"},
     )
 
 
@@ -245,13 +320,13 @@ def feature_blueprint(
             """Change some properties and/or the geometry (merge patch)"""
             principal = require("planner")
             expected = expected_version() if versioned else None
-            if feature["geometry"] is None and not feature["properties"]:
+            if feature.get("geometry") is None and not feature["properties"]:
                 abort(
                     400,
                     message="nothing to change: send the properties to change and/or a geometry",
                 )
             geom = None
-            if feature["geometry"] is not None:
+            if feature.get("geometry") is not None:
                 geom = read_geometries(spec, [feature["geometry"]], args["crs"], feature["crs"])[0]
             with db_session() as session:
                 refuse_far_from_areas(session, [geom])
@@ -276,7 +351,7 @@ def feature_blueprint(
             return "", 204
 
     @bp.route("/import", methods=["POST"])
-    @bp.arguments(WriteArgs, location="query", unknown=ma.RAISE, error_status_code=400)
+    @bp.arguments(ImportArgs, location="query", unknown=ma.RAISE, error_status_code=400)
     @bp.response(201, ImportResultSchema)
     @bp.alt_response(202, schema=JobSchema, description="Large: queued as a background job")
     @problems(bp, 400, 401, 403, 413, 415, 422)
@@ -293,7 +368,8 @@ def feature_blueprint(
                             "file": {
                                 "type": "string",
                                 "format": "binary",
-                                "description": "GeoJSON, GeoPackage, zipped Shapefile or CSV",
+                                "description": "GeoJSON, GeoPackage, zipped Shapefile, CSV "
+                                "or OSM (.osm.pbf, .osm)",
                             }
                         },
                     }
@@ -302,23 +378,82 @@ def feature_blueprint(
         }
     )
     def bulk_import(args: dict[str, Any]):
-        """Import many features at once, all or nothing"""
+        """Import many features at once: all or nothing, or skipping or repairing bad ones
+
+        Every skipped or repaired feature is listed by index with its reason, and
+        warnings (overlapping footprints, households estimated) come with the answer.
+        """
         principal = require("planner")
         if wants_job(request.content_length or 0, "JOB_IMPORT_BYTES"):
             return import_job(layer, args["crs"], args["reason"])  # 202, a background job
-        rows = _rows_from_request(spec, args["crs"])
+        options = _import_options(spec, args)
+        checked = _checked_from_request(spec, options)
         with db_session() as session:
-            ids = import_rows(session, spec, rows, principal.name, args["reason"])
-        return {"imported": len(ids), "ids": ids}, 201
+            report = store_checked(session, checked, options, principal.name, args["reason"])
+        return report.to_dict(), 201
 
     return bp
 
 
-class ImportResultSchema(ma.Schema):
-    """What a bulk import wrote."""
+class ImportItemSchema(ma.Schema):
+    """One skipped or repaired feature: its index in the source and the reason."""
 
+    index = ma.fields.Integer(allow_none=True, metadata={"description": "Feature index"})
+    field = ma.fields.String(allow_none=True)
+    reason = ma.fields.String()
+    location = ma.fields.List(
+        ma.fields.Float(), allow_none=True, metadata={"description": "[lon, lat] of the fault"}
+    )
+
+
+class ImportPairSchema(ma.Schema):
+    """Two footprints that overlap or lie one inside the other."""
+
+    kind = ma.fields.String(metadata={"enum": ["nested", "overlap"]})
+    indices = ma.fields.List(ma.fields.Integer())
+    codes = ma.fields.List(ma.fields.String(allow_none=True))
+
+
+class ImportWarningSchema(ma.Schema):
+    """Something the import took but a planner should know."""
+
+    kind = ma.fields.String(
+        metadata={
+            "enum": [
+                "overlapping_footprints",
+                "no_household_figures",
+                "households_estimated",
+                "floors_assumed",
+            ]
+        }
+    )
+    reason = ma.fields.String()
+    pairs = ma.fields.List(ma.fields.Nested(ImportPairSchema))
+
+
+class ImportResultSchema(ma.Schema):
+    """What a bulk import wrote, left out, mended and warned of."""
+
+    layer = ma.fields.String()
+    read = ma.fields.Integer(metadata={"description": "Features read for the layer"})
     imported = ma.fields.Integer()
     ids = ma.fields.List(ma.fields.Integer())
+    skipped = ma.fields.List(
+        ma.fields.Nested(ImportItemSchema),
+        metadata={"description": "Every problem of every feature left out"},
+    )
+    repaired = ma.fields.List(ma.fields.Nested(ImportItemSchema))
+    warnings = ma.fields.List(ma.fields.Nested(ImportWarningSchema))
+    estimated_households = ma.fields.Integer(
+        metadata={"description": "Buildings whose households were estimated from the footprint"}
+    )
+    left_out = ma.fields.Integer(
+        metadata={"description": "OSM features that are not of this layer"}
+    )
+
+
+#: An ETag as this API gives it ("3"), weak or not, as the server reads it.
+ETAG_PATTERN = r'^\s*(?:W/)?"?([0-9]{1,9})"?\s*$'
 
 
 class IfMatchHeader(ma.Schema):
@@ -329,10 +464,15 @@ class IfMatchHeader(ma.Schema):
 
     if_match = Text(
         data_key="If-Match",
-        load_default=None,
+        required=True,
+        error_messages={
+            "required": "send If-Match with the ETag you read, so that no one else's "
+            "change is overwritten"
+        },
         metadata={
-            "description": "The ETag of the version you changed; without it the change is "
-            "refused with 428, with an older one with 412"
+            "description": 'The ETag of the version you changed, e.g. "3"; without it the '
+            "change is refused with 428, with an older one with 412",
+            "pattern": ETAG_PATTERN,
         },
     )
 
@@ -348,13 +488,15 @@ def needs_if_match(bp: Blueprint, versioned: bool = True):
         def without_header(*args: Any, if_match: str | None = None, **kwargs: Any):
             return view(*args, **kwargs)
 
-        return bp.arguments(IfMatchHeader, location="headers", as_kwargs=True)(without_header)
+        return bp.arguments(
+            IfMatchHeader, location="headers", as_kwargs=True, error_status_code=428
+        )(without_header)
 
     return decorate
 
 
 def expected_version() -> int:
-    """The version named by ``If-Match``: 428 when missing, 412 when unreadable."""
+    """The version named by ``If-Match``: 428 when missing, 400 when unreadable."""
     header = request.headers.get("If-Match")
     if header is None:
         abort(
@@ -362,10 +504,10 @@ def expected_version() -> int:
             message="send If-Match with the ETag you read, so that no one "
             "else's change is overwritten",
         )
-    text = header.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        abort(412, message=f"If-Match {header!r} names no version of this grid")
-    return int(text)
+    match = re.fullmatch(ETAG_PATTERN, header)
+    if match is None:
+        abort(400, message=f'If-Match {header!r} is not an ETag of this API, such as "3"')
+    return int(match.group(1))
 
 
 def refuse_far_from_areas(session, geoms: list) -> None:
@@ -410,22 +552,50 @@ def item_response(
     return body, headers
 
 
-def _rows_from_request(spec: LayerSpec, crs: str | None) -> list[dict]:
-    """Checked rows from a FeatureCollection body or an uploaded file."""
+def _import_options(spec: LayerSpec, args: dict[str, Any]) -> ImportOptions:
+    """The import's options from its query parameters (400 for a bad mapping)."""
+    try:
+        document = None
+        if args["values"] is not None:
+            try:
+                document = json.loads(args["values"])
+            except ValueError as exc:
+                raise MappingProblem(f"values is not JSON: {exc}") from None
+        mapping = build_mapping(
+            parse_mapping(document),
+            pairs(args["map"], "map"),
+            pairs(args["set"], "set"),
+        )
+    except MappingProblem as exc:
+        abort(400, message=str(exc))
+    return ImportOptions(
+        layer=spec.name,
+        crs=args["crs"],
+        on_invalid=args["on_invalid"],
+        mapping=mapping,
+        osm=args["osm"],
+        place_type=args["place_type"],
+    )
+
+
+def _checked_from_request(spec: LayerSpec, options: ImportOptions) -> Checked:
+    """Checked features from a FeatureCollection body or an uploaded file."""
     upload = request.files.get("file")
     if upload is not None:
-        suffix = Path(upload.filename or "").suffix.lower()
-        if suffix not in DRIVERS and suffix != ".zip":
+        name = (upload.filename or "").lower()
+        suffix = next((s for s in OSM_SUFFIXES if name.endswith(s)), Path(name).suffix)
+        if suffix not in DRIVERS and suffix != ".zip" and suffix not in OSM_SUFFIXES:
             abort(
                 415,
                 message=f"cannot read {suffix or 'a file without suffix'}: send "
-                f"{', '.join(sorted(DRIVERS))} or a zipped Shapefile",
+                f"{', '.join(sorted(DRIVERS))}, .osm.pbf, .osm or a zipped Shapefile",
             )
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"upload{suffix}"
             upload.save(path)
+            file_options = options_for(path, options)
             try:
-                return read_rows(path, spec.name, crs=crs)
+                source = read_source(path, file_options)
             except FileProblem as exc:
                 raise ImportRejected(
                     [
@@ -436,6 +606,8 @@ def _rows_from_request(spec: LayerSpec, crs: str | None) -> list[dict]:
                         }
                     ]
                 ) from exc
+            options.osm = file_options.osm
+            return check_source(source, options)
     if not request.is_json:
         abort(
             415,
@@ -454,10 +626,22 @@ def _rows_from_request(spec: LayerSpec, crs: str | None) -> list[dict]:
     ]
     if problems:
         raise ImportRejected(problems)
-    geoms = read_geometries(spec, [f.get("geometry") for f in raw], crs, collection["crs"])
-    prepared = prepare(
-        spec, geoms if spec.geometry else None, [f.get("properties") or {} for f in raw]
+    try:
+        crs, offset = source_crs(options.crs or _crs_name(collection["crs"]))
+    except FileProblem as exc:
+        abort(400, message=str(exc).replace("--crs", "crs="))
+    geoms: list = []
+    unreadable: dict[int, str] = {}
+    for index, feature in enumerate(raw):
+        geom, found = geometry_from_geojson(feature.get("geometry"))
+        if found:
+            unreadable[index] = "; ".join(p["reason"] for p in found)
+        geoms.append(geom)
+    source = SourceData(
+        geoms if spec.geometry else None,
+        [f.get("properties") or {} for f in raw],
+        crs,
+        unreadable if spec.geometry else {},
+        offset=offset,
     )
-    if prepared.problems:
-        raise ImportRejected(prepared.problems)
-    return prepared.rows
+    return check_source(source, options)

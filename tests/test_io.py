@@ -365,3 +365,418 @@ def test_cli_import_reports_problems_and_exit_code(db_url, tmp_path):
     )
     kinds = [f["properties"]["kind"] for f in json.loads(out.read_text())["features"]]
     assert kinds == ["canteen", "elderly_care"]
+
+
+# -- real files: broken features, policies, mappings, estimates, speed of checks ------
+
+TWO_POINT_RING = {"type": "Polygon", "coordinates": [[[104.001, 30.001], [104.002, 30.002]]]}
+BOW_TIE = {
+    "type": "Polygon",
+    "coordinates": [
+        [
+            [104.003, 30.003],
+            [104.004, 30.004],
+            [104.004, 30.003],
+            [104.003, 30.004],
+            [104.003, 30.003],
+        ]
+    ],
+}
+
+
+def broken_buildings(path: Path) -> Path:
+    """Five good footprints and every kind of bad one, with households where needed."""
+    good = [
+        (
+            polygon(box_ring(104.0 + i / 1000, 30.0, 104.0002 + i / 1000, 30.0002)),
+            {"code": f"G{i}", "use": "residential", "households": 10},
+        )
+        for i in range(5)
+    ]
+    bad = [
+        (TWO_POINT_RING, {"code": "B0", "use": "residential", "households": 1}),
+        (BOW_TIE, {"code": "B1", "use": "residential", "households": 2}),
+        (
+            {"type": "Polygon", "coordinates": []},
+            {"code": "B2", "use": "residential", "households": 1},
+        ),
+        (
+            {"type": "LineString", "coordinates": [[104.0, 30.0], [104.1, 30.1]]},
+            {"code": "B3", "use": "school"},
+        ),
+        (polygon(box_ring(104.01, 30.01, 104.011, 30.011)), {"code": "B4", "use": "castle"}),
+        (polygon(box_ring(104.02, 30.02, 104.021, 30.021)), {"code": "G0", "use": "school"}),
+    ]
+    # GeoJSON written by hand (GDAL reads the 2-point ring and the empty polygon as drawn).
+    return geojson(path, good + bad)
+
+
+def test_refuse_lists_every_broken_feature_and_writes_nothing(engine, tmp_path):
+    path = broken_buildings(tmp_path / "broken.geojson")
+    with pytest.raises(ImportRejected) as caught:
+        import_file(engine, path, "buildings")
+    by_index = {p["index"]: p["reason"] for p in caught.value.problems}
+    assert sorted(by_index) == [5, 6, 7, 8, 9, 10]
+    assert by_index[5].startswith("unreadable geometry: ")
+    assert "Self-intersection" in by_index[6]
+    assert "castle" in by_index[9] and "also at feature 0" in by_index[10]
+    assert count(engine, "buildings") == 0
+
+
+@pytest.mark.parametrize(("policy", "imported", "repaired"), [("skip", 5, []), ("repair", 6, [6])])
+def test_skip_and_repair_take_the_good_and_list_the_rest(
+    engine, tmp_path, policy, imported, repaired
+):
+    from gridmap.io.importer import ImportOptions, import_path
+
+    path = broken_buildings(tmp_path / "broken.geojson")
+    report = import_path(engine, path, ImportOptions(layer="buildings", on_invalid=policy))
+    assert report.imported == imported == count(engine, "buildings")
+    assert [r["index"] for r in report.repaired] == repaired
+    skipped = sorted({p["index"] for p in report.skipped})
+    assert skipped == [i for i in [5, 6, 7, 8, 9, 10] if i not in repaired]
+    if policy == "repair":
+        # The bow-tie's two triangles: make_valid's polygonal part, the larger kept.
+        assert (
+            "kept the largest of 2 pieces (50.0% of the area dropped)"
+            in (report.repaired[0]["reason"])
+        )
+        with engine.connect() as conn:
+            area = conn.execute(
+                text("SELECT ST_Area(footprint) FROM buildings WHERE code = 'B1'")
+            ).scalar()
+        assert area == pytest.approx(0.001 * 0.001 / 4)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("garbage.geojson", b"\x00\xff\xfe not json at all \x89PNG", "cannot read"),
+        ("empty.geojson", b"", "cannot read"),
+        ("half.geojson", b'{"type": "FeatureCollection", "features": [{"type": "Fea', "cannot"),
+        ("garbage.gpkg", b"SQLite format 3\x00" + b"\x01" * 200, "cannot read"),
+        ("garbage.osm.pbf", b"\x00\x00\x00\x0dOSMHeader" + b"\x07" * 100, "cannot read"),
+    ],
+)
+def test_garbage_files_are_a_clear_message_never_a_traceback(
+    db_url, tmp_path, name, content, expected
+):
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = run_cli(
+        "import",
+        str(path),
+        "--layer",
+        "buildings",
+        "--on-invalid",
+        "repair",
+        env=cli_env(db_url),
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert expected in result.stderr
+
+
+def test_unknown_crs_and_points_far_outside_theirs(db_url, tmp_path):
+    path = geojson(
+        tmp_path / "s.geojson", [({"type": "Point", "coordinates": [5e6, 3e6]}, {"name": "x"})]
+    )
+    env = cli_env(db_url)
+    unknown = run_cli(
+        "import", str(path), "--layer", "stations", "--crs", "EPSG:999999", env=env, check=False
+    )
+    assert unknown.returncode == 1 and "unknown CRS" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    # 5,000 km east in Web Mercator is no place in China: named, not stored.
+    far = run_cli(
+        "import",
+        str(path),
+        "--layer",
+        "stations",
+        "--crs",
+        "EPSG:4547",
+        "--set",
+        "kind=canteen",
+        env=env,
+        check=False,
+    )
+    assert far.returncode == 1 and "feature 0 geometry" in far.stderr
+    assert "Traceback" not in far.stderr
+
+
+def test_set_and_values_map_fields_in_the_cli(engine, db_url, tmp_path):
+    path = geojson(
+        tmp_path / "poi.geojson",
+        [
+            (
+                {"type": "Point", "coordinates": [104.001, 30.001]},
+                {"名称": "幸福食堂", "type": "食堂"},
+            ),
+            (
+                {"type": "Point", "coordinates": [104.002, 30.001]},
+                {"名称": "卫生站", "type": "卫生"},
+            ),
+        ],
+    )
+    values = tmp_path / "kinds.yaml"
+    values.write_text(
+        "kind:\n  source: type\n  values: {食堂: canteen, 卫生: health_station}\n",
+        encoding="utf-8",
+    )
+    run_cli(
+        "import",
+        str(path),
+        "--layer",
+        "stations",
+        "--map",
+        "name=名称",
+        "--values",
+        str(values),
+        "--set",
+        "opening_hours=Mo-Su 07:00-19:00",
+        env=cli_env(db_url),
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT name, kind, opening_hours FROM stations ORDER BY name")
+        ).all()
+    assert rows == [
+        ("卫生站", "health_station", "Mo-Su 07:00-19:00"),
+        ("幸福食堂", "canteen", "Mo-Su 07:00-19:00"),
+    ]
+
+
+def test_households_are_estimated_and_marked_never_zero(engine, tmp_path):
+    from gridmap.io.importer import ImportOptions, import_path
+
+    # 20 m x 30 m at 30° N: WGS 84 has 96,486 m per degree east and 110,852 m north
+    # there (pyproj.Geod.inv gives 20.00 m and 30.00 m for these sides).
+    dx, dy = 20 / 96_486.0, 30 / 110_852.0
+    path = geojson(
+        tmp_path / "b.geojson",
+        [
+            (
+                polygon(box_ring(104.0, 30.0, 104.0 + dx, 30.0 + dy)),
+                {"code": "R6", "use": "residential", "floors": 6},
+            ),
+            (
+                polygon(box_ring(104.001, 30.0, 104.001 + dx, 30.0 + dy)),
+                {"code": "R?", "use": "residential"},
+            ),
+            (
+                polygon(box_ring(104.002, 30.0, 104.002 + dx, 30.0 + dy)),
+                {"code": "S", "use": "school"},
+            ),
+            (
+                polygon(box_ring(104.003, 30.0, 104.003 + dx, 30.0 + dy)),
+                {"code": "K", "use": "residential", "households": 12},
+            ),
+        ],
+    )
+    report = import_path(engine, path, ImportOptions(layer="buildings", place_type="suburban"))
+    with engine.connect() as conn:
+        rows = dict(
+            (code, (hh, pop, est))
+            for code, hh, pop, est in conn.execute(
+                text("SELECT code, households, population, households_estimated FROM buildings")
+            )
+        )
+    # 600 m² x 6 floors / 110.8 m² (suburban) = 32.5 → 32 (and 32 x 2.62 = 83.8 persons);
+    # no floors: the suburban 3 assumed, 600 x 3 / 110.8 = 16.2 → 16.
+    assert rows["R6"] == (32, 84, True)
+    assert rows["R?"] == (16, 42, True)
+    assert rows["S"] == (0, 0, False)
+    assert rows["K"] == (12, 0, False)
+    assert report.estimated_households == 2
+    assert {w["kind"] for w in report.warnings} == {"households_estimated", "floors_assumed"}
+
+
+def test_a_residential_point_without_households_is_a_problem(engine, tmp_path):
+    path = geojson(
+        tmp_path / "p.geojson",
+        [({"type": "Point", "coordinates": [104.0, 30.0]}, {"code": "P", "use": "residential"})],
+    )
+    with pytest.raises(ImportRejected) as caught:
+        import_file(engine, path, "buildings")
+    assert caught.value.problems[0]["field"] == "households"
+
+
+def test_nested_and_overlapping_footprints_are_reported_in_pairs(engine, tmp_path):
+    from gridmap.io.importer import ImportOptions, import_path
+
+    big = box_ring(104.0, 30.0, 104.001, 30.001)
+    path = geojson(
+        tmp_path / "n.geojson",
+        [
+            (polygon(big), {"code": "A", "use": "school"}),
+            (
+                polygon(box_ring(104.0002, 30.0002, 104.0004, 30.0004)),
+                {"code": "B", "use": "school"},
+            ),
+            (polygon(box_ring(104.0009, 30.0, 104.0019, 30.001)), {"code": "C", "use": "school"}),
+            # shares A's east edge with C only along a line: not an overlap
+            (polygon(box_ring(104.002, 30.0, 104.003, 30.001)), {"code": "D", "use": "school"}),
+            (polygon(box_ring(104.0019, 30.0, 104.002, 30.001)), {"code": "E", "use": "school"}),
+        ],
+    )
+    report = import_path(engine, path, ImportOptions(layer="buildings"))
+    (warning,) = report.warnings
+    pairs = sorted((p["kind"], tuple(p["codes"])) for p in warning["pairs"])
+    assert pairs == [("nested", ("A", "B")), ("overlap", ("A", "C"))]
+
+
+def test_an_empty_import_is_refused_with_a_reason(engine, tmp_path, client, tokens):
+    path = geojson(tmp_path / "empty.geojson", [])
+    with pytest.raises(ImportRejected) as caught:
+        import_file(engine, path, "buildings")
+    assert caught.value.problems == [
+        {"index": None, "field": None, "reason": "there are no features to import"}
+    ]
+    answer = client.post(
+        "/api/v1/buildings/import",
+        headers={"Authorization": f"Bearer {tokens['planner']}"},
+        json={"type": "FeatureCollection", "features": []},
+    )
+    assert answer.status_code == 422
+    assert "there are no features to import" in answer.get_json()["detail"]
+
+
+def test_twenty_thousand_duplicate_codes_are_all_listed(engine, tmp_path):
+    from gridmap.db.engine import session_scope
+    from gridmap.geometry import parse_crs
+    from gridmap.io.files import SourceData
+    from gridmap.io.importer import ImportOptions, check_source, store_checked
+
+    n = 20_000
+    points = [
+        shapely.Point(104.0 + (i % 200) / 10_000, 30.0 + (i // 200) / 10_000) for i in range(n)
+    ]
+    records = [{"code": f"B{i:05d}", "use": "school"} for i in range(n)]
+    options = ImportOptions(layer="buildings")
+    source = SourceData(points, records, parse_crs(None))
+    with session_scope(engine) as session:
+        store_checked(session, check_source(source, options), options, "test")
+    # The same 20,000 again, and 20,000 repeats of them inside the file.
+    doubled = SourceData(points + points, records + records, parse_crs(None))
+    with pytest.raises(ImportRejected) as caught:
+        check_source(doubled, options)
+    listed = caught.value.problems
+    assert len(listed) == n
+    assert [p["index"] for p in listed] == list(range(n, 2 * n))
+    assert listed[7]["reason"] == "code 'B00007' also at feature 7"
+    checked = check_source(source, options)
+    with pytest.raises(ImportRejected) as caught, session_scope(engine) as session:
+        store_checked(session, checked, options, "test")
+    listed = caught.value.problems
+    assert [p["index"] for p in listed] == list(range(n))
+    assert {p["reason"] for p in listed[:2]} == {
+        "code 'B00000' already exists",
+        "code 'B00001' already exists",
+    }
+    assert count(engine, "buildings") == n
+
+
+def _features(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["features"]
+
+
+def test_api_import_skips_repairs_and_lists_in_full(client, tokens, engine, tmp_path):
+    planner = {"Authorization": f"Bearer {tokens['planner']}"}
+    body = {
+        "type": "FeatureCollection",
+        "features": _features(broken_buildings(tmp_path / "b.geojson")),
+    }
+    refused = client.post("/api/v1/buildings/import", headers=planner, json=body)
+    assert refused.status_code == 422
+    assert sorted({e["index"] for e in refused.get_json()["errors"]}) == [5, 6, 7, 8, 9, 10]
+    assert count(engine, "buildings") == 0
+
+    done = client.post("/api/v1/buildings/import?on_invalid=repair", headers=planner, json=body)
+    assert done.status_code == 201
+    answer = done.get_json()
+    assert answer["imported"] == 6 and len(answer["ids"]) == 6
+    assert [r["index"] for r in answer["repaired"]] == [6]
+    assert sorted({s["index"] for s in answer["skipped"]}) == [5, 7, 8, 9, 10]
+    assert count(engine, "buildings") == 6
+
+
+def test_api_import_maps_fields_with_map_set_and_values(client, tokens, engine):
+    planner = {"Authorization": f"Bearer {tokens['planner']}"}
+    body = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [104.001, 30.001]},
+                "properties": {"title": "幸福食堂", "category": "食堂"},
+            }
+        ],
+    }
+    values = json.dumps({"kind": {"source": "category", "values": {"食堂": "canteen"}}})
+    done = client.post(
+        "/api/v1/stations/import",
+        headers=planner,
+        json=body,
+        query_string={"map": "name=title", "set": "capacity=80", "values": values},
+    )
+    assert done.status_code == 201, done.get_json()
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT name, kind, capacity FROM stations")).one()
+    assert tuple(row) == ("幸福食堂", "canteen", 80)
+    bad = client.post(
+        "/api/v1/stations/import", headers=planner, json=body, query_string={"set": "colour=red"}
+    )
+    assert bad.status_code == 422 and "colour" in bad.get_json()["detail"]
+    assert (
+        client.post(
+            "/api/v1/stations/import", headers=planner, json=body, query_string={"values": "{oops"}
+        ).status_code
+        == 400
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("garbage.geojson", b"\x00\xff\xfe not json \x89PNG"),
+        ("garbage.gpkg", b"SQLite format 3\x00" + b"\x01" * 200),
+        ("garbage.osm.pbf", b"\x00\x00\x00\x0dOSMHeader" + b"\x07" * 100),
+        ("broken.geojson", None),
+    ],
+)
+def test_api_upload_of_broken_files_is_4xx(client, tokens, tmp_path, name, content):
+    import io
+
+    planner = {"Authorization": f"Bearer {tokens['planner']}"}
+    if content is None:
+        content = broken_buildings(tmp_path / "b.geojson").read_bytes()
+    for policy in ("refuse", "skip", "repair"):
+        answer = client.post(
+            f"/api/v1/buildings/import?on_invalid={policy}",
+            headers=planner,
+            data={"file": (io.BytesIO(content), name)},
+            content_type="multipart/form-data",
+        )
+        assert 400 <= answer.status_code < 500 or (
+            content is not None and name == "broken.geojson" and answer.status_code == 201
+        ), (policy, answer.status_code, answer.get_data(as_text=True))
+
+
+def test_api_upload_of_an_osm_extract(client, tokens, engine):
+    import io
+
+    from gridmap.settings import PROJECT_ROOT
+
+    planner = {"Authorization": f"Bearer {tokens['planner']}"}
+    data = (PROJECT_ROOT / "data" / "osm" / "test.osm.pbf").read_bytes()
+    answer = client.post(
+        "/api/v1/roads/import",
+        headers=planner,
+        data={"file": (io.BytesIO(data), "test.osm.pbf")},
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 201, answer.get_json()
+    body = answer.get_json()
+    assert body["imported"] == count(engine, "roads") > 0
+    assert body["left_out"] > 0

@@ -174,14 +174,19 @@ def import_command(
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--layer", type=LAYER_CHOICE, required=True)
 @click.option("--area", help="Only features in this street or community (code).")
-def export_command(path: Path, layer: str, area: str | None) -> None:
+@click.option(
+    "--crs",
+    help="GCJ-02 (Amap, Tencent) or BD-09 (Baidu) to write their coordinates; default WGS 84.",
+)
+def export_command(path: Path, layer: str, area: str | None, crs: str | None) -> None:
     """Export LAYER to PATH; the format follows the suffix (.geojson .gpkg .shp .csv)."""
+    from gridmap.geometry import CRSProblem
     from gridmap.io.export import export_file
     from gridmap.io.files import FileProblem
 
     try:
-        count = export_file(engine(), path, layer, area)
-    except FileProblem as exc:
+        count = export_file(engine(), path, layer, area, crs)
+    except (FileProblem, CRSProblem) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"exported {count} {layer} to {path}")
 

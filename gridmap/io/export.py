@@ -11,8 +11,12 @@ from sqlalchemy import Engine
 
 from gridmap.db.engine import session_scope
 from gridmap.features import Query, select_features
-from gridmap.io.files import write_features
+from gridmap.geometry import parse_crs
+from gridmap.io import chinacrs
+from gridmap.io.chinacrs import offset_crs
+from gridmap.io.files import FileProblem, write_features
 from gridmap.io.layers import LAYERS
+from gridmap.settings import EQUIVALENT_SRIDS
 
 #: OGR geometry type written for each layer (buildings: decided by their contents).
 GEOMETRY_TYPES = {
@@ -37,8 +41,21 @@ def typed_column(kind: str, values: list[Any]) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
-def export_file(engine: Engine, path: Path, layer: str, area: str | None = None) -> int:
+def export_file(
+    engine: Engine, path: Path, layer: str, area: str | None = None, crs: str | None = None
+) -> int:
     """Write one layer (optionally only one street's or community's part) to a file.
+
+    Parameters
+    ----------
+    crs
+        ``GCJ-02`` or ``BD-09`` to write coordinates for Amap/Tencent or Baidu maps
+        (the file then says WGS 84, as those maps' own files do); default WGS 84.
+
+    Raises
+    ------
+    FileProblem
+        An unknown format, or a CRS other than GCJ-02 and BD-09.
 
     Returns
     -------
@@ -46,10 +63,15 @@ def export_file(engine: Engine, path: Path, layer: str, area: str | None = None)
         The number of features written.
     """
     spec = LAYERS[layer]
+    offset = offset_crs(crs)
+    if crs and offset is None and parse_crs(crs).to_epsg() not in EQUIVALENT_SRIDS:
+        raise FileProblem(f"export writes WGS 84, GCJ-02 or BD-09, not {crs!r}")
     with session_scope(engine) as session:
         page = select_features(session, spec, Query(area=area))
     columns = {f.name: typed_column(f.type, [r[f.name] for r in page.records]) for f in spec.fields}
     geoms = page.geoms if spec.geometry else None
+    if geoms is not None and offset is not None:
+        geoms = chinacrs.from_wgs84(geoms, offset)
     if layer == "buildings":
         kinds = {g.geom_type for g in page.geoms}
         geometry_type = kinds.pop() if len(kinds) == 1 else "Unknown"

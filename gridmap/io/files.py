@@ -28,6 +28,14 @@ DRIVERS = {
 }
 
 
+#: GDAL CSV open options: the column names read as a point's coordinates.
+CSV_POINT_COLUMNS = {
+    "X_POSSIBLE_NAMES": "lon,lng,longitude,x,经度",
+    "Y_POSSIBLE_NAMES": "lat,latitude,y,纬度",
+    "KEEP_GEOM_COLUMNS": "NO",
+}
+
+
 class FileProblem(ValueError):
     """A file that cannot be read or written as asked."""
 
@@ -72,7 +80,7 @@ def decode_wkb(
         try:
             shapely.from_wkb(array[index])
         except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
-            unreadable[index] = str(exc).split(": ", 1)[-1]
+            unreadable[index] = f"unreadable geometry: {str(exc).split(': ', 1)[-1]}"
         else:  # pragma: no cover - read when asked again
             unreadable[index] = "unreadable geometry"
         try:
@@ -138,9 +146,12 @@ def read_features(
             wkb, records = read_osm_layers(path, osm_layer)
             file_crs = None
         else:
+            # A CSV of points (an Amap or Baidu POI list) gives its coordinates in
+            # columns such as lng/lat; a CSV without them is a table (workers).
+            options = CSV_POINT_COLUMNS if Path(path).suffix.lower() == ".csv" else {}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                meta, _, wkb, columns = pyogrio.raw.read(path, layer=layer)
+                meta, _, wkb, columns = pyogrio.raw.read(path, layer=layer, **options)
             file_crs = meta.get("crs")
             names = list(meta["fields"])
             count = len(columns[0]) if columns else (0 if wkb is None else len(wkb))

@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from gridmap.db.engine import session_scope
-from gridmap.geometry import to_storage_crs
+from gridmap.geometry import crs_area_problems, to_storage_crs
 from gridmap.io import chinacrs
 from gridmap.io.files import FileProblem, SourceData, read_features
 from gridmap.io.households import RESIDENTIAL_USES, overlapping_pairs
@@ -220,6 +220,11 @@ def check_source(
     geoms, fixed = storage_geometries(source)
     records = source.records
     read_problems = dict(source.unreadable)
+    if geoms is not None and source.offset is None:
+        # Coordinates far outside their CRS's area of use: a wrong CRS, not a place.
+        for problem in crs_area_problems(geoms, source.crs):
+            read_problems[problem["index"]] = problem["reason"]
+            geoms[problem["index"]] = None
     if options.on_invalid == "repair" and geoms is not None:
         geoms = [fixed.get(i, g) for i, g in enumerate(geoms)]
     index = list(range(len(records)))

@@ -353,7 +353,8 @@ def prepare(
         ``repair`` mends invalid geometries (:func:`repair_geometry`) and lists them
         in ``repaired``; otherwise they are problems like any other.
     read_problems
-        Index → why a feature's geometry could not be read as drawn. Under
+        Index → why a feature's geometry could not be taken as it came (the whole
+        reason, e.g. ``"unreadable geometry: ..."``). Under
         ``repair`` the geometry given for it is the one GEOS built with its rings
         closed, which is then checked and repaired like any other.
     households
@@ -438,10 +439,10 @@ def _checked_geometry(
     unreadable = read_problems.get(index)
     if unreadable is not None and (on_invalid != "repair" or geom is None):
         cannot = "; cannot be repaired" if on_invalid == "repair" else ""
-        return [{"reason": f"unreadable geometry: {unreadable}{cannot}"}]
+        return [{"reason": f"{unreadable}{cannot}"}]
     max_vertices = MAX_VERTICES.get(spec.name)
     found = geometry_problems(geom, spec.geometry, max_vertices)
-    notes = [f"unreadable as drawn ({unreadable}), read with rings closed"] if unreadable else []
+    notes = [f"{unreadable}; read with its rings closed"] if unreadable else []
     if found and on_invalid == "repair" and found[0]["reason"].startswith("invalid geometry"):
         fixed, what = repair_geometry(geom, spec.geometry)
         if fixed is None:
