@@ -308,6 +308,9 @@ def update_feature(
     _check_known_fields(spec, properties)
     merged = {name: record[name] for name in spec.field_by_name}
     merged.update(properties)
+    if "households" in properties and "households_estimated" not in properties:
+        # A figure given by hand is no longer an estimate.
+        merged["households_estimated"] = False
     prepared = prepare(spec, [geom if geom is not None else old_geom], [merged])
     if prepared.problems:
         raise ImportRejected(prepared.problems)
