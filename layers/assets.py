@@ -61,18 +61,6 @@ FULLSCREEN = Asset(
     css=("Control.FullScreen.css",),
     extra=("icon-fullscreen.svg",),
 )
-MEASURE = Asset(
-    "leaflet-measure",
-    "leaflet-measure",
-    "2.1.7",
-    js=("dist/leaflet-measure.js",),
-    css=("dist/leaflet-measure.css",),
-    extra=tuple(
-        f"dist/images/{n}{s}.png"
-        for n in ("cancel", "check", "focus", "rulers", "start", "trash")
-        for s in ("", "_@2X")
-    ),
-)
 GEOMAN = Asset(
     "leaflet-geoman",
     "@geoman-io/leaflet-geoman-free",
@@ -80,4 +68,4 @@ GEOMAN = Asset(
     js=("dist/leaflet-geoman.min.js",),
     css=("dist/leaflet-geoman.css",),
 )
-ASSETS = (LEAFLET, FULLSCREEN, MEASURE, GEOMAN)
+ASSETS = (LEAFLET, FULLSCREEN, GEOMAN)

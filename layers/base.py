@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 
 import folium
 from branca.element import Element, MacroElement, Template
-from folium.plugins import Fullscreen, MeasureControl
+from folium.elements import JSCSSMixin
+from folium.plugins import Fullscreen
 from markupsafe import Markup, escape
 
-from layers.assets import FULLSCREEN, LEAFLET, MEASURE, STATIC_DIR, Asset
+from layers.assets import FULLSCREEN, LEAFLET, STATIC_DIR, Asset
 
 #: Turns a path under ``layers/static`` into the address a page loads it from.
 AssetUrl = Callable[[str], str]
@@ -113,18 +114,39 @@ def base_map(
         screen = Fullscreen(position="topleft")
         _local(screen, FULLSCREEN, url)
         screen.add_to(fmap)
-        measure = MeasureControl(
-            position="topleft",
-            primary_length_unit="meters",
-            primary_area_unit="sqmeters",
-            secondary_length_unit="kilometers",
-            secondary_area_unit="hectares",
-        )
-        _local(measure, MEASURE, url)
-        measure.add_to(fmap)
+        fmap.add_child(Measure(url))
+        fmap.get_root().header.add_child(Element(MEASURE_STYLE))
     if bounds is not None:
         fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     return fmap
+
+
+#: The look of gridmap's measuring control (``static/measure.js``).
+MEASURE_STYLE = (
+    "<style>.gridmap-measure-toggle { font: bold 14px/30px sans-serif; text-align: center }"
+    " .gridmap-measure-readout { background: white; padding: 2px 8px; max-width: 260px;"
+    " font: 12px/1.5 sans-serif }</style>"
+)
+
+
+class Measure(JSCSSMixin):
+    """gridmap's measuring control: click points for the length of the line through
+    them and the area they enclose (``static/measure.js``; no ``eval``, which
+    leaflet-measure needs and the page's policy forbids)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        new L.Control.GridmapMeasure().addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, url: AssetUrl):
+        super().__init__()
+        self._name = "Measure"
+        self.default_js = [("gridmap_measure", url("measure.js"))]
+        self.default_css = []
 
 
 class Legend(MacroElement):
@@ -269,10 +291,8 @@ def page_policy(nonce: str, images: Sequence[str] = (), standalone: bool = False
     """The Content-Security-Policy of a map page, without ``frame-ancestors``.
 
     Scripts run only when they carry ``nonce`` (gridmap's own: Leaflet, the plugins,
-    the map's script); no inline handler, ``javascript:`` address or injected script
-    runs. leaflet-measure compiles its templates with ``new Function``, hence
-    ``'unsafe-eval'`` (it lets an allowed script evaluate strings; it lets no other
-    script in).
+    the map's script); no inline handler, ``javascript:`` address, injected script or
+    ``eval`` runs. Styles may be inline (folium writes them so); they run nothing.
 
     Parameters
     ----------
@@ -287,7 +307,7 @@ def page_policy(nonce: str, images: Sequence[str] = (), standalone: bool = False
     return "; ".join(
         [
             "default-src 'none'" if standalone else "default-src 'self'",
-            f"script-src 'nonce-{nonce}' 'unsafe-eval'",
+            f"script-src 'nonce-{nonce}'",
             f"style-src {own} 'unsafe-inline'",
             " ".join(["img-src", own, *images]),
             f"font-src {own}",

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from gridmap.settings import PROJECT_ROOT
@@ -93,3 +94,17 @@ def offline_page(browser, origin: str, context=None):
 
     page.route("**/*", route)
     return page, problems
+
+
+def wait_for(page, expression: str, timeout: float = 15.0) -> None:
+    """Wait until a JavaScript expression is true on ``page``.
+
+    Playwright's ``wait_for_function`` polls with ``eval`` inside the page, which
+    gridmap's Content-Security-Policy refuses; ``evaluate`` runs through the
+    debugging protocol instead, so this polls from here.
+    """
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        time.sleep(0.1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import threading
 import urllib.request
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import serving
-from tests.helpers import bearer, cli_env, free_port, offline_page, run_cli
+from tests.helpers import bearer, cli_env, free_port, offline_page, run_cli, wait_for
 
 STREET = "510107015"
 ASSET = re.compile(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"')
@@ -165,6 +166,16 @@ def test_the_grids_page_in_a_browser_shows_every_grid_and_station(
         assert (
             page.locator(".leaflet-control-zoom-fullscreen, .leaflet-control-measure").count() == 2
         )
+        # The measuring tool: three clicks give a length and an area.
+        page.click(".gridmap-measure-toggle")
+        for x, y in ((300, 300), (500, 300), (500, 500)):
+            page.mouse.click(x, y)
+        readout = page.inner_text(".gridmap-measure-readout")
+        assert "长度 length" in readout and "面积 area" in readout
+        if os.environ.get("GRIDMAP_SCREENSHOTS"):
+            page.screenshot(path=os.path.join(os.environ["GRIDMAP_SCREENSHOTS"], "measure.png"))
+        page.click(".gridmap-measure-toggle")
+        assert page.locator(".gridmap-measure-readout").is_hidden()
         assert problems == []
 
 
@@ -286,7 +297,7 @@ def _open_editor(page, url: str, token: str) -> None:
     page.fill("input[name=token]", token)
     page.click("button[type=submit]")
     page.wait_for_url(url)
-    page.wait_for_function("window.gridmapEditorLayers.grids.getLayers().length > 0")
+    wait_for(page, "window.gridmapEditorLayers.grids.getLayers().length > 0")
     assert "signed in" in page.inner_text("#gm-who")
 
 
@@ -335,7 +346,7 @@ def test_the_editor_refuses_a_gap_and_saves_with_the_neighbours(
             )
 
         page.check("#gm-adjust")
-        page.wait_for_function("window.gridmapEditorLayers.grids.getLayers().length > 0")
+        wait_for(page, "window.gridmapEditorLayers.grids.getLayers().length > 0")
         page.evaluate(SHRINK, [grid_id, 0.9])
         page.wait_for_selector("#gm-status.gm-good")
         assert "saved" in page.inner_text("#gm-status")
@@ -471,14 +482,12 @@ def test_the_editor_splits_and_merges(browser, demo_db_url, demo_engine, demo_to
         new = sorted({i for i, _ in after_split} - {i for i, _ in before})
         assert len(new) == 2  # the old grid retired, two new ones
 
-        page.wait_for_function(
-            f"window.gridmapEditorLayers.grids.getLayers().some(l => l.gridId === {new[1]})"
+        wait_for(
+            page, f"window.gridmapEditorLayers.grids.getLayers().some(l => l.gridId === {new[1]})"
         )
         for grid_id in new:
             page.evaluate(SELECT, grid_id)
         page.click("#gm-merge")
-        page.wait_for_function(
-            "document.querySelector('#gm-status').textContent.includes('merged')"
-        )
+        wait_for(page, "document.querySelector('#gm-status').textContent.includes('merged')")
         assert len(active()) == len(before)
         assert problems == []

@@ -27,7 +27,7 @@ from sqlalchemy import text
 from gridmap.db.engine import session_scope
 from gridmap.tokens import create_token, revoke_token
 from tests.conftest import serving
-from tests.helpers import bearer, cli_env, offline_page, run_cli
+from tests.helpers import bearer, cli_env, offline_page, run_cli, wait_for
 
 STREET = "510107015"
 COMMUNITY = "510107015002"
@@ -176,7 +176,7 @@ def _visit(
     page.goto(url, wait_until="networkidle")
     page.wait_for_selector(ready)
     if loaded:
-        page.wait_for_function(loaded)
+        wait_for(page, loaded)
     folder = os.environ.get("GRIDMAP_SCREENSHOTS")
     if folder:  # the map as drawn, before every tooltip is opened over it
         page.screenshot(path=str(Path(folder) / f"{name}.png"))
@@ -296,7 +296,7 @@ def test_the_session_is_an_httponly_cookie_and_cookie_writes_need_the_csrf_token
     with serving(demo_db_url) as base:
         page, problems = _watched(browser, base)
         _sign_in(page, base, token, f"/editor?area={COMMUNITY}")
-        page.wait_for_function("window.gridmapEditorLayers.grids.getLayers().length > 0")
+        wait_for(page, "window.gridmapEditorLayers.grids.getLayers().length > 0")
         (cookie,) = [c for c in page.context.cookies() if c["name"] == "gridmap_session"]
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         assert token not in cookie["value"]
