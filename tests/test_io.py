@@ -780,3 +780,22 @@ def test_api_upload_of_an_osm_extract(client, tokens, engine):
     body = answer.get_json()
     assert body["imported"] == count(engine, "roads") > 0
     assert body["left_out"] > 0
+
+
+def test_households_given_by_hand_are_no_longer_estimated(client, tokens, engine, tmp_path):
+    from gridmap.io.importer import ImportOptions, import_path
+
+    path = geojson(
+        tmp_path / "b.geojson",
+        [(polygon(box_ring(104.0, 30.0, 104.0002, 30.0002)), {"code": "R", "use": "residential"})],
+    )
+    (building_id,) = import_path(engine, path, ImportOptions(layer="buildings")).ids
+    staff = {"Authorization": f"Bearer {tokens['planner']}"}
+    shown = client.get(f"/api/v1/buildings/{building_id}", headers=staff).get_json()
+    assert shown["properties"]["households_estimated"] is True
+    changed = client.patch(
+        f"/api/v1/buildings/{building_id}", headers=staff, json={"properties": {"households": 5}}
+    )
+    assert changed.status_code == 200, changed.get_json()
+    assert changed.get_json()["properties"]["households"] == 5
+    assert changed.get_json()["properties"]["households_estimated"] is False
