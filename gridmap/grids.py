@@ -71,16 +71,20 @@ def _errors(session: Session, community: Area, rules: LayoutRules) -> list[Findi
 
 
 def new_errors(before: list[Finding], after: list[Finding], rules: LayoutRules) -> list[Finding]:
-    """Errors in ``after`` that ``before`` did not have (or had smaller)."""
+    """Errors in ``after`` that ``before`` did not have (or had smaller, or with fewer
+    buildings: one more building in no grid is a new error)."""
     known: dict[tuple[str, frozenset[str]], float] = {}
+    buildings: dict[tuple[str, frozenset[str]], set[str]] = {}
     for finding in before:
         key = (finding.kind, frozenset(finding.grids))
         known[key] = max(known.get(key, 0.0), finding.area_m2 or 0.0)
+        buildings.setdefault(key, set()).update(finding.buildings)
     return [
         f
         for f in after
         if (f.kind, frozenset(f.grids)) not in known
         or (f.area_m2 or 0.0) > known[f.kind, frozenset(f.grids)] + rules.gap_tolerance_m2
+        or not set(f.buildings) <= buildings[f.kind, frozenset(f.grids)]
     ]
 
 

@@ -366,3 +366,23 @@ def test_revert_that_would_open_a_gap_is_refused(client, planner, layout, engine
     assert response.status_code == 409
     assert {e["kind"] for e in response.get_json()["errors"]} == {"gap"}
     assert snapshot(engine) == before
+
+
+def test_one_more_building_in_no_grid_is_a_new_error():
+    from gridmap.grids import new_errors
+    from gridmap.settings import LayoutRules
+    from gridmap.topology.checks import Finding
+
+    def unassigned(*codes):
+        return Finding(
+            "building_unassigned",
+            [],
+            f"{len(codes)} building(s) in no grid",
+            None,
+            buildings=list(codes),
+        )
+
+    rules = LayoutRules()
+    assert new_errors([unassigned("b1", "b2")], [unassigned("b1")], rules) == []
+    (fresh,) = new_errors([unassigned("b1")], [unassigned("b1", "b2")], rules)
+    assert fresh.buildings == ["b1", "b2"]
