@@ -159,7 +159,18 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
     )
-    app.secret_key = app.config["SECRET_KEY"] or secret_key(Path(app.config["SECRET_KEY_FILE"]))
+    key = app.config["SECRET_KEY"]
+    if not key:
+        try:
+            key = secret_key(Path(app.config["SECRET_KEY_FILE"]))
+        except OSError as exc:  # a read-only install: the API still serves
+            key = secrets.token_urlsafe(48)
+            app.logger.warning(
+                "no session key file (%s): browser sessions last until this worker stops; "
+                "set GRIDMAP_SECRET_KEY",
+                type(exc).__name__,
+            )
+    app.secret_key = key
     app.before_request(check_csrf)
     app.register_blueprint(bp)
 

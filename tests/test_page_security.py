@@ -418,3 +418,13 @@ def test_render_writes_text_and_a_policy_of_its_own(browser, demo_db_url, demo_e
     seen = page.evaluate(HOVER)
     assert dialogs == [] and seen["violations"] == []
     assert _literal(seen["labels"], PAYLOADS[0]) and _literal(seen["tooltips"], PAYLOADS[1])
+
+
+def test_the_session_key_is_made_once_and_kept_private(tmp_path):
+    from api.auth import secret_key
+
+    path = tmp_path / "data" / "secret_key"
+    first = secret_key(path)
+    assert secret_key(path) == first and len(first) >= 64
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert list(path.parent.iterdir()) == [path]  # no draft left behind
