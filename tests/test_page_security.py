@@ -428,3 +428,26 @@ def test_the_session_key_is_made_once_and_kept_private(tmp_path):
     assert secret_key(path) == first and len(first) >= 64
     assert path.stat().st_mode & 0o777 == 0o600
     assert list(path.parent.iterdir()) == [path]  # no draft left behind
+
+
+def test_an_area_code_that_ends_the_script_stays_text(browser, demo_db_url, demo_engine):
+    # The editor writes its area's code into the page's script (as JSON): a code that
+    # closes the script element must stay inside the string.
+    code = "</script><svg onload=alert(1)>"
+    with demo_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE areas SET code = :c WHERE code = :a"), {"c": code, "a": COMMUNITY}
+        )
+    area = urllib.parse.quote(code)
+    with serving(demo_db_url) as base:
+        page, problems = _watched(browser, base)
+        editor = _visit(page, f"{base}/editor?area={area}", "editor-area-code")
+        assert page.evaluate("window.gridmapEditorLayers !== undefined")  # the script ran whole
+        assert "未登录" in editor["panel"][0]
+        _visit(page, f"{base}/embed?area={area}", "snippet-area-code", ready="textarea")
+        # The iframe code to paste names the area as an escaped attribute.
+        assert 'title="&lt;/script&gt;&lt;svg onload=alert(1)&gt; ' in page.input_value("textarea")
+        _visit(page, f"{base}/maps/grids?area={area}", "grids-area-code")
+        # The API may refuse such a code in its query (that is input checking, not this
+        # test's business); what matters is that nothing ran.
+        assert [p for p in problems if p.startswith(("dialog", "markup", "policy"))] == []
