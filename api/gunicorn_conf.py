@@ -6,8 +6,9 @@ timeout then killed the worker mid-request. A gthread worker serves ``threads``
 requests at once; its main loop reports to the arbiter whatever the request
 threads do, so a slow request is never the reason a worker is killed. Work that
 takes longer than a request should runs as a background job (``gridmap/jobs.py``)
-on runner threads started here in every worker; a request that still runs too long
-is answered 503 by the app's time limit (``api/timelimit.py``).
+in a job process the arbiter starts beside the workers (``api/job_worker.py``), so
+a job's work never holds the GIL of a process serving requests; a request that
+still runs too long is answered 503 by the app's time limit (``api/timelimit.py``).
 
 Every value can be overridden on gunicorn's command line or with ``GUNICORN_CMD_ARGS``.
 """
@@ -16,6 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import threading
 from typing import Any
 
 from gunicorn import util
@@ -67,15 +71,44 @@ def post_fork(server: Any, worker: Any) -> None:
     util.write_error = write_problem
 
 
-def post_worker_init(worker: Any) -> None:
-    """In each worker, once the app is loaded: start its background-job runner."""
-    from api.jobs import start_runner
+class JobProcess:
+    """Keeps the job process (``python -m api.job_worker``) running beside the workers."""
 
-    start_runner(worker.wsgi)
+    def __init__(self, log: Any):
+        self.log = log
+        self.stopping = threading.Event()
+        self.process: subprocess.Popen | None = None
+        self.thread = threading.Thread(target=self._keep, name="gridmap-jobs", daemon=True)
+
+    def _keep(self) -> None:
+        while not self.stopping.is_set():
+            self.process = subprocess.Popen([sys.executable, "-m", "api.job_worker"])
+            self.log.info("job process started (pid: %s)", self.process.pid)
+            self.process.wait()
+            if not self.stopping.wait(1.0):
+                self.log.warning("job process %s ended; starting another", self.process.pid)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=graceful_timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
 
 
-def worker_exit(server: Any, worker: Any) -> None:
-    """A worker that stops fails the jobs it was running (nothing of them was written)."""
-    from api.jobs import stop_runner
+def when_ready(server: Any) -> None:
+    """In the arbiter, once it listens: start the job process."""
+    server.gridmap_jobs = JobProcess(server.log)
+    server.gridmap_jobs.start()
 
-    stop_runner(getattr(worker, "wsgi", None))
+
+def on_exit(server: Any) -> None:
+    """In the arbiter, when it stops: stop the job process (its running jobs are failed)."""
+    jobs = getattr(server, "gridmap_jobs", None)
+    if jobs is not None:
+        jobs.stop()

@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
 import urllib.error
 import urllib.request
+from http.client import HTTPResponse
 
+from tests.conftest import serving
 from tests.helpers import bearer, cli_env, run_cli
+
+SAMPLE_AREA = {
+    "type": "Feature",
+    "properties": {"code": "510107015001", "name": "玉林社区", "level": "community"},
+    "geometry": {
+        "type": "Polygon",
+        "coordinates": [[[104.0, 30.0], [104.01, 30.0], [104.01, 30.01], [104.0, 30.0]]],
+    },
+}
 
 
 def http(method: str, url: str, body: dict | None = None, headers: dict | None = None):
@@ -178,3 +196,106 @@ def test_every_resource_over_http(live_server, db_url):
         assert status == 204, layer
         status, _, _ = http("GET", url, headers=auth)
         assert status == 404, layer
+
+
+def _send(base: str, method: str, path: str, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
+    """One request whose body is sent in pieces, stopping when the server answers early
+    (as curl does): a refused 20 MB body need not be sent in full."""
+    host, port = base.removeprefix("http://").split(":")
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection((host, int(port)), timeout=120) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        sent, view = 0, memoryview(body)
+        while sent < len(body) and not select.select([sock], [], [], 0)[0]:
+            try:
+                sent += sock.send(view[sent : sent + 65536])
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        response = HTTPResponse(sock)
+        response.begin()
+        return response.status, dict(response.getheaders()), response.read()
+
+
+#: Asks for /health every 50 ms until stdin closes; prints each answer's status and seconds.
+PROBE = """
+import sys, threading, time, urllib.request
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+while not done.is_set():
+    started = time.monotonic()
+    with urllib.request.urlopen(sys.argv[1] + "/health", timeout=10) as response:
+        print(response.status, time.monotonic() - started, flush=True)
+    time.sleep(0.05)
+"""
+
+
+def test_two_huge_requests_leave_health_answering(db_url, tmp_path):
+    """Two 20 MB PATCHes (a 600,000-vertex boundary) and two 19 MB imports at once:
+    /health, asked by another client process, answers within a second all along; the
+    PATCHes get 413 problem+json, the imports a 202 with their job, which then runs
+    in the server's job process."""
+    token = run_cli("token", "create", "--role", "planner", "huge", env=cli_env(db_url))
+    auth = {**bearer(token.stdout.strip()), "Content-Type": "application/json"}
+    steps = 600_000
+    ring = [
+        [
+            104.0 + 0.01 * math.cos(2 * math.pi * k / steps),
+            30.0 + 0.01 * math.sin(2 * math.pi * k / steps),
+        ]
+        for k in range(steps)
+    ]
+    ring.append(ring[0])
+    huge_patch = json.dumps({"geometry": {"type": "Polygon", "coordinates": [ring]}}).encode()
+    stations = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [104.0 + k * 1e-6, 30.0]},
+            "properties": {"name": f"站{k}", "kind": "canteen"},
+        }
+        for k in range(130_000)
+    ]
+    huge_import = json.dumps({"type": "FeatureCollection", "features": stations}).encode()
+    assert len(huge_patch) > 20 * 1024 * 1024 > len(huge_import) > 15 * 1024 * 1024
+
+    with (tmp_path / "serve.log").open("wb") as log, serving(db_url, log) as base:
+        status, _, body = http(
+            "POST", base + "/api/v1/areas", SAMPLE_AREA, bearer(token.stdout.strip())
+        )
+        assert status == 201
+        answers: dict[str, tuple] = {}
+        prober = subprocess.Popen(
+            [sys.executable, "-c", PROBE, base],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(0.5)
+        requests = [("PATCH", f"/api/v1/areas/{body['id']}", huge_patch)] * 2
+        requests += [("POST", "/api/v1/stations/import", huge_import)] * 2
+        senders = [
+            threading.Thread(
+                target=lambda n, r: answers.__setitem__(n, _send(base, *r, auth)), args=(n, r)
+            )
+            for n, r in enumerate(requests)
+        ]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(timeout=120)
+        time.sleep(3.0)  # the import jobs are running now
+        probed, _ = prober.communicate("", timeout=30)
+        status, _, job = http("GET", base + answers[2][1]["Location"], headers=auth)
+
+    for n in (0, 1):
+        status, headers, _ = answers[n]
+        assert status == 413 and headers["Content-Type"] == "application/problem+json"
+    for n in (2, 3):
+        status, headers, _ = answers[n]
+        assert status == 202 and headers["Location"].startswith("/api/v1/jobs/")
+    assert job["status"] in ("queued", "running")
+    latencies = [float(line.split()[1]) for line in probed.splitlines()]
+    assert {line.split()[0] for line in probed.splitlines()} == {"200"}
+    print(f"/health: {len(latencies)} answers, slowest {max(latencies):.2f} s")
+    assert len(latencies) > 20
+    assert max(latencies) < 1.0, f"slowest /health {max(latencies):.2f} s: {latencies}"

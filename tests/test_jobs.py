@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -14,7 +17,9 @@ from api import create_app
 from api.jobs import start_runner
 from gridmap import jobs
 from gridmap.db.engine import session_scope
+from tests.conftest import serving
 from tests.helpers import BIN, bearer, cli_env, run_cli
+from tests.test_api_http import http
 from tests.test_api_write import snapshot, station
 
 ASYNC = {"Prefer": "respond-async"}
@@ -228,3 +233,55 @@ def test_cli_waits_on_a_job_with_a_progress_bar(db_url, engine):
     assert waiting.returncode == 0, err
     assert '"imported": 1' in out and "done" in out
     assert job_id in run_cli("job", "list", env=env).stdout
+
+
+def _job_processes(base: str) -> list[int]:
+    """Pids of the job processes of the server at ``base`` (children of its arbiter)."""
+    bind = base.removeprefix("http://").encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+            if b"api.job_worker" not in command:
+                continue
+            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            if state != "Z" and bind in Path(f"/proc/{parent}/cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_a_job_whose_process_is_killed_fails_and_the_server_goes_on(db_url, tokens, tmp_path):
+    """Over real HTTP: SIGKILL of the job process in the middle of a 30,000-station
+    import; the server starts another, which marks the job failed (nothing written)
+    and runs the next job."""
+    planner = {**bearer(tokens["planner"]), "Content-Type": "application/json", **ASYNC}
+    big = {
+        "type": "FeatureCollection",
+        "features": [station([104.0 + i * 1e-6, 30.0], name=f"站{i}") for i in range(30_000)],
+    }
+    with (tmp_path / "serve.log").open("wb") as log, serving(db_url, log) as base:
+        status, headers, job = http("POST", base + "/api/v1/stations/import", big, planner)
+        assert status == 202
+        location = base + headers["Location"]
+        deadline = time.monotonic() + 30
+        while job["status"] == "queued" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            _, _, job = http("GET", location, headers=planner)
+        assert job["status"] == "running"
+        (victim,) = _job_processes(base)
+        os.kill(victim, signal.SIGKILL)
+        while job["status"] == "running" and time.monotonic() < deadline + 30:
+            time.sleep(0.1)
+            _, _, job = http("GET", location, headers=planner)
+        assert job["status"] == "failed" and job["error"]["status"] == 503, job
+        assert "nothing of it was written" in job["error"]["detail"]
+        assert http("GET", base + "/api/v1/stations?limit=1")[2]["numberMatched"] == 0
+        small = {"type": "FeatureCollection", "features": [station([104.0, 30.0])]}
+        _, headers, job = http("POST", base + "/api/v1/stations/import", small, planner)
+        while job["status"] in ("queued", "running") and time.monotonic() < deadline + 60:
+            time.sleep(0.1)
+            _, _, job = http("GET", base + headers["Location"], headers=planner)
+        assert job["status"] == "done" and job["result"]["imported"] == 1
+        assert len(_job_processes(base)) == 1 and victim not in _job_processes(base)
