@@ -142,6 +142,26 @@ def shared_sites(point_site: np.ndarray, points: np.ndarray, footprints: np.ndar
     return order[labels]
 
 
+def _grouped(
+    voronoi: np.ndarray, unique: np.ndarray, point_block: np.ndarray, group: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One cell per group of distinct points (the union of their Voronoi cells), the
+    point(s) each cell holds, and the block of its first point."""
+    n = int(group.max()) + 1
+    cells = np.empty(n, dtype=object)
+    anchors = np.empty(n, dtype=object)
+    block = np.zeros(n, dtype=int)
+    members_of = np.split(np.argsort(group, kind="stable"), np.cumsum(np.bincount(group))[:-1])
+    for g, members in enumerate(members_of):
+        if len(members) == 1:
+            cells[g], anchors[g] = voronoi[members[0]], shapely.points(unique[members[0]])
+        else:
+            cells[g] = shapely.union_all(voronoi[members])
+            anchors[g] = shapely.multipoints(unique[members])
+        block[g] = point_block[members[0]]
+    return cells, anchors, block
+
+
 def _voronoi(points: np.ndarray, block: shapely.Geometry) -> np.ndarray:
     """Voronoi cells of distinct points clipped to the block, in the points' order."""
     if len(points) == 1:
@@ -258,7 +278,8 @@ def tessellate(
     footprints: np.ndarray,
     barriers: list[shapely.Geometry],
 ) -> Tessellation:
-    """Tile ``boundary`` with one cell per building site.
+    """Tile ``boundary`` with one cell per building site (buildings at one point, or
+    standing in one another, share one: :func:`shared_sites`).
 
     Parameters
     ----------
@@ -294,18 +315,7 @@ def tessellate(
     footprints[[f is not None and f.is_empty for f in footprints]] = None
     group = shared_sites(point_site, np.asarray(points), footprints)
     site = group[point_site]
-    n_cells = int(group.max()) + 1
-    cells = np.empty(n_cells, dtype=object)
-    anchors = np.empty(n_cells, dtype=object)
-    block = np.zeros(n_cells, dtype=int)
-    for g, members in enumerate(
-        np.split(np.argsort(group, kind="stable"), np.cumsum(np.bincount(group))[:-1])
-    ):
-        cells[g] = voronoi[members[0]] if len(members) == 1 else shapely.union_all(voronoi[members])
-        anchors[g] = (
-            distinct[members[0]] if len(members) == 1 else shapely.multipoints(unique[members])
-        )
-        block[g] = point_block[members[0]]
+    cells, anchors, block = _grouped(voronoi, unique, point_block, group)
     cells = _footprints_whole(cells, site, footprints)
     # Cells were cut by separate overlays, so shared edges agree only to rounding;
     # GEOS's coverage cleaner makes them identical, so unions of cells are exact.
