@@ -10,7 +10,6 @@ A client may ask for a job whatever the size with ``Prefer: respond-async``.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 import marshmallow as ma
@@ -164,7 +163,7 @@ def error_describer(app: Flask):
 
 
 def start_runner(app: Flask) -> jobs.Runner:
-    """Start the job runner threads of this process (``gridmap serve`` does, per worker)."""
+    """Start job runner threads in this process (``gridmap serve``'s job process does)."""
     runner = jobs.Runner(
         app.extensions["gridmap"].engine,
         threads=int(app.config["JOB_THREADS"]),
@@ -172,16 +171,6 @@ def start_runner(app: Flask) -> jobs.Runner:
     ).start()
     app.extensions["gridmap_jobs"] = runner
     return runner
-
-
-def stop_runner(app: Flask | None) -> None:
-    """Stop this process's runner and fail the jobs it was running."""
-    runner = app.extensions.get("gridmap_jobs") if app is not None else None
-    if runner is not None:
-        try:
-            runner.stop()
-        except Exception:  # the database is gone too: the next runner fails them
-            logging.getLogger(__name__).warning("could not fail this worker's running jobs")
 
 
 def init_app(app: Flask) -> None:

@@ -15,6 +15,8 @@ import urllib.error
 import urllib.request
 from http.client import HTTPResponse
 
+from sqlalchemy import text
+
 from tests.conftest import serving
 from tests.helpers import bearer, cli_env, run_cli
 
@@ -299,3 +301,78 @@ def test_two_huge_requests_leave_health_answering(db_url, tmp_path):
     print(f"/health: {len(latencies)} answers, slowest {max(latencies):.2f} s")
     assert len(latencies) > 20
     assert max(latencies) < 1.0, f"slowest /health {max(latencies):.2f} s: {latencies}"
+
+
+def test_gunicorn_refusals_are_problem_json(live_server):
+    """What gunicorn refuses before the app sees it is answered like the app's refusals."""
+    host, port = live_server.removeprefix("http://").split(":")
+    cases = {
+        414: f"GET /api/v1/areas?name={'x' * 9000} HTTP/1.1\r\nHost: {host}\r\n\r\n",
+        431: "GET /health HTTP/1.1\r\nHost: h\r\n"
+        + "".join(f"X-Many-{n}: {n}\r\n" for n in range(120))
+        + "\r\n",
+    }
+    for status, raw in cases.items():
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(raw.encode())
+            response = HTTPResponse(sock)
+            response.begin()
+            body = json.loads(response.read())
+        assert response.status == status
+        assert response.getheader("Content-Type") == "application/problem+json"
+        assert body["status"] == status and body["detail"]
+        assert "xxxx" not in body["detail"]  # the request is not echoed back
+
+
+def test_a_request_past_its_time_limit_is_503_and_writes_nothing(db_url, tokens, engine):
+    from api import create_app
+    from tests.test_api_write import snapshot, station
+
+    planner = bearer(tokens["planner"])
+    before = snapshot(engine)
+    no_time = create_app({"DATABASE_URL": db_url, "REQUEST_TIME_LIMIT": 0}).test_client()
+    response = no_time.post("/api/v1/stations", headers=planner, json=station([104.0, 30.0]))
+    assert response.status_code == 503 and response.mimetype == "application/problem+json"
+    assert "limit of 0 s" in response.get_json()["detail"]
+    assert "respond-async" in response.get_json()["detail"]
+    assert snapshot(engine) == before
+
+
+def test_a_request_waiting_on_a_lock_is_stopped_at_its_time_limit(db_url, tokens, engine):
+    """A grid edit waiting for the grid's row lock (another edit holding it) is
+    cancelled by PostgreSQL at the request's time limit and answered 503."""
+    from api import create_app
+    from tests.test_editing import COMMUNITY, X0, strip
+
+    planner = bearer(tokens["planner"])
+    client = create_app({"DATABASE_URL": db_url, "REQUEST_TIME_LIMIT": 1}).test_client()
+
+    def post(layer: str, geometry: dict, **properties) -> dict:
+        feature = {"type": "Feature", "geometry": geometry, "properties": properties}
+        response = client.post(f"/api/v1/{layer}", headers=planner, json=feature)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    post("areas", strip(X0, X0 + 0.002), code=COMMUNITY, name="社区", level="community")
+    grid = post(
+        "grids",
+        strip(X0, X0 + 0.002),
+        code=f"{COMMUNITY}001",
+        name="A",
+        kind="general",
+        community=COMMUNITY,
+    )
+    with engine.connect() as holder:
+        holder.execute(text("SELECT 1 FROM grids WHERE id = :id FOR UPDATE"), {"id": grid["id"]})
+        started = time.monotonic()
+        response = client.patch(
+            f"/api/v1/grids/{grid['id']}",
+            headers={**planner, "If-Match": '"1"'},
+            json={"properties": {"name": "B"}},
+        )
+        waited = time.monotonic() - started
+        holder.rollback()
+    assert response.status_code == 503, response.get_json()
+    assert "limit of 1 s" in response.get_json()["detail"]
+    assert 0.9 < waited < 3
+    assert client.get(f"/api/v1/grids/{grid['id']}").get_json()["properties"]["name"] == "A"
