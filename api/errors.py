@@ -6,6 +6,7 @@ from http import HTTPStatus
 from typing import Any
 
 import marshmallow as ma
+from apispec import BasePlugin
 from flask import Flask, Response, current_app, json, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
@@ -100,10 +101,21 @@ def problems(bp: Any, *codes: int):
     return decorate
 
 
+class SchemaExtrasPlugin(BasePlugin):
+    """Adds a schema class's ``OPENAPI_EXTRA`` to its component: what a marshmallow
+    schema cannot say by its fields (``anyOf``, ``minProperties``)."""
+
+    def schema_helper(self, name: str, definition: dict, **kwargs: Any) -> dict | None:
+        return dict(getattr(kwargs.get("schema"), "OPENAPI_EXTRA", None) or {})
+
+
 class GridmapApi(Api):
     """flask-smorest's Api, answering and documenting errors as problem+json."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _init_spec(self, *, extra_plugins: Any = None, **kwargs: Any) -> None:
+        super()._init_spec(extra_plugins=[*(extra_plugins or ()), SchemaExtrasPlugin()], **kwargs)
 
     def _register_responses(self) -> None:
         for status in HTTPStatus:
@@ -193,7 +205,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CRSProblem)
     def bad_crs(exc: CRSProblem) -> Response:
-        return problem(400, "Bad Request", str(exc))
+        # Well-formed text that names no CRS, as a code may name no row: 422.
+        return problem(422, "Unprocessable Content", str(exc))
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(ClusterError)

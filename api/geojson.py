@@ -15,6 +15,7 @@ from gridmap.geometry import (
     MAX_VERTICES,
     crs_area_problems,
     geometry_from_geojson,
+    geometry_problems,
     parse_crs,
     to_storage_crs,
     vertex_problem,
@@ -188,14 +189,23 @@ def _property_field(spec: LayerSpec, name: str, patch: bool) -> ma.fields.Field:
 
 
 def _strict_schema(
-    name: str, fields: dict[str, ma.fields.Field], unknown_message: str = "unknown member"
+    name: str,
+    fields: dict[str, ma.fields.Field],
+    unknown_message: str = "unknown member",
+    extra: dict[str, Any] | None = None,
 ) -> type[ma.Schema]:
-    """A schema class that refuses members it does not declare."""
+    """A schema class that refuses members it does not declare; ``extra`` goes into
+    its OpenAPI component as it is (``anyOf``, ``minProperties``)."""
     meta = type("Meta", (), {"unknown": ma.RAISE})
     return type(
         f"{name}Schema",
         (ma.Schema,),
-        {**fields, "Meta": meta, "error_messages": {"unknown": unknown_message}},
+        {
+            **fields,
+            "Meta": meta,
+            "error_messages": {"unknown": unknown_message},
+            "OPENAPI_EXTRA": extra or {},
+        },
     )
 
 
@@ -215,14 +225,18 @@ def feature_in_schema(spec: LayerSpec, patch: bool = False) -> type[ma.Schema]:
         f"{title}{'Patch' if patch else 'In'}Properties",
         {fld.name: _property_field(spec, fld.name, patch) for fld in spec.fields},
         unknown_message=_unknown_message(spec),
+        extra={"minProperties": 1} if patch else None,
     )
     if spec.geometry:
         geometry: ma.fields.Field = GeometryField(
             spec.geometry,
             required=not patch,
-            allow_none=patch,
-            **({"load_default": None} if patch else {}),
-            error_messages={"required": "missing geometry", "null": "missing geometry"},
+            error_messages={
+                "required": "missing geometry",
+                "null": "a geometry cannot be removed; leave it out to keep it"
+                if patch
+                else "missing geometry",
+            },
         )
     else:
         geometry = NoGeometry(
@@ -255,7 +269,14 @@ def feature_in_schema(spec: LayerSpec, patch: bool = False) -> type[ma.Schema]:
             ma.fields.Float(), load_default=None, metadata={"description": "Ignored"}
         ),
     }
-    return _strict_schema(f"{title}{'Patch' if patch else 'FeatureIn'}", fields)
+    changes = [{"required": ["properties"]}] + (
+        [{"required": ["geometry"]}] if spec.geometry else []
+    )
+    return _strict_schema(
+        f"{title}{'Patch' if patch else 'FeatureIn'}",
+        fields,
+        extra={"anyOf": changes} if patch else None,
+    )
 
 
 def _property_out(spec: LayerSpec, name: str) -> ma.fields.Field:
@@ -423,9 +444,21 @@ def _crs_name(crs_member: dict | None) -> str | None:
 
 
 def read_geometries(
-    spec: LayerSpec, geometries: list[Any], crs: str | None, crs_member: dict | None = None
+    spec: LayerSpec,
+    geometries: list[Any],
+    crs: str | None,
+    crs_member: dict | None = None,
+    check: bool = False,
 ) -> list[shapely.Geometry | None]:
     """Parse GeoJSON geometries into shapely in EPSG:4326, or reject them all.
+
+    Parameters
+    ----------
+    check
+        Also refuse what :func:`gridmap.geometry.geometry_problems` finds (empty,
+        invalid, wrong type), for callers that work with the geometry before
+        :func:`gridmap.io.layers.prepare` checks it (a grid's new boundary snaps
+        to its neighbours first).
 
     Raises
     ------
@@ -450,7 +483,13 @@ def read_geometries(
     if not spec.geometry:
         return parsed
     stored = to_storage_crs(parsed, source_crs)
-    outside = crs_area_problems(stored, source_crs)
-    if outside:
-        raise ImportRejected([{"field": "geometry", **p} for p in outside])
+    problems = [{"field": "geometry", **p} for p in crs_area_problems(stored, source_crs)]
+    if check and not problems:
+        problems = [
+            {"index": index, "field": "geometry", **p}
+            for index, geom in enumerate(stored)
+            for p in geometry_problems(geom, spec.geometry, limit)
+        ]
+    if problems:
+        raise ImportRejected(problems)
     return stored

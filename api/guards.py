@@ -16,9 +16,10 @@ from werkzeug.routing import Map, UnicodeConverter
 
 from api.errors import problem
 
-#: Longest query string the API reads, in bytes. gunicorn refuses request lines over
-#: 4094 bytes itself (``limit_request_line``); below that, gridmap answers problem+json.
-MAX_QUERY_BYTES = 2048
+#: Longest query string the API reads, in bytes: every parameter at its longest, each
+#: character percent-encoded as four UTF-8 bytes, fits (a reason of 500 characters is
+#: 6,000 bytes). gunicorn refuses request lines over ``limit_request_line`` (8,190) itself.
+MAX_QUERY_BYTES = 8000
 #: Deepest nesting of arrays and objects a JSON body may have. A FeatureCollection of
 #: MultiPolygons needs 8 (collection, features, feature, geometry, four arrays).
 MAX_JSON_DEPTH = 32
@@ -77,10 +78,23 @@ def check_request() -> Response | None:
     Returns
     -------
     Response or None
-        A problem+json answer (414, 413, 415 or 400), or ``None`` to go on.
+        A problem+json answer (400 for a repeated query parameter, a body nested too
+        deep or NaN in it; 413, 414, 415), or ``None`` to go on.
     """
     if not request.path.startswith("/api/v1/"):
         return None
+    takes_files = (request.endpoint or "").endswith(FILE_ENDPOINT_SUFFIX)
+    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+    if repeated and not takes_files:  # imports take map= and set= more than once
+        return problem(
+            400,
+            "Bad Request",
+            f"each query parameter is read once; {', '.join(repeated)} came more than once",
+            errors=[
+                {"in": "query", "field": name, "reason": "given more than once"}
+                for name in repeated
+            ],
+        )
     if len(request.query_string) > MAX_QUERY_BYTES:
         return problem(
             414,
@@ -90,7 +104,6 @@ def check_request() -> Response | None:
         )
     if request.method not in ("POST", "PUT", "PATCH") or not _has_body():
         return None
-    takes_files = (request.endpoint or "").endswith(FILE_ENDPOINT_SUFFIX)
     if request.mimetype == "multipart/form-data" and takes_files:
         return None
     if not request.is_json:

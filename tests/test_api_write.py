@@ -271,7 +271,7 @@ def test_cgcs2000_is_taken_as_is_and_utm_is_reprojected(client, planner, engine)
     unknown = client.post(
         "/api/v1/stations?crs=EPSG:999999", headers=planner, json=station([104.0, 30.0])
     )
-    assert unknown.status_code == 400 and "unknown CRS" in unknown.get_json()["detail"]
+    assert unknown.status_code == 422 and "unknown CRS" in unknown.get_json()["detail"]
 
 
 def test_oversized_payload_is_413(db_url, tokens, engine):

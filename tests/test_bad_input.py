@@ -187,21 +187,23 @@ def test_a_change_sent_as_text_plain_is_415_and_changes_nothing(client, planner,
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    "kwargs, status, detail",
     [
-        {},
-        {"json": {}},
-        {"json": {"type": "Feature"}},
-        {"json": {"properties": {}}},
-        {"json": {"properties": {}, "geometry": None}},
+        ({}, 400, "nothing to change"),
+        ({"json": {}}, 400, "nothing to change"),
+        ({"json": {"type": "Feature"}}, 400, "nothing to change"),
+        ({"json": {"properties": {}}}, 400, "nothing to change"),
+        ({"json": {"properties": {}, "geometry": None}}, 422, "cannot be removed"),
     ],
     ids=["no-body", "empty-object", "type-only", "empty-properties", "null-geometry"],
 )
-def test_an_empty_change_is_400_without_a_new_version(client, planner, grid, engine, kwargs):
+def test_an_empty_change_is_400_without_a_new_version(
+    client, planner, grid, engine, kwargs, status, detail
+):
     url = f"/api/v1/grids/{grid['id']}"
     before = snapshot(engine)
-    body = assert_problem(client.patch(url, headers={**planner, "If-Match": '"1"'}, **kwargs), 400)
-    assert "nothing to change" in body["detail"]
+    response = client.patch(url, headers={**planner, "If-Match": '"1"'}, **kwargs)
+    assert detail in assert_problem(response, status)["detail"]
     assert client.get(url).headers["ETag"] == '"1"'
     assert len(_history(client, grid["id"])) == 1
     assert snapshot(engine) == before
@@ -277,6 +279,23 @@ def test_a_point_12000_km_from_every_area_is_422(client, planner, community, eng
 def test_a_long_query_string_is_414_problem_json(client):
     body = assert_problem(client.get("/api/v1/stations?area=" + "1" * MAX_QUERY_BYTES), 414)
     assert str(MAX_QUERY_BYTES) in body["detail"]
+
+
+def test_a_repeated_query_parameter_is_400(client):
+    body = assert_problem(client.get("/api/v1/stations?kind=canteen&kind=other&limit=1"), 400)
+    assert [e["field"] for e in body["errors"]] == ["kind"]
+
+
+@pytest.mark.parametrize("header", ['""', "W/x", '"²"', '"1234567890"', "*"])
+def test_an_unreadable_if_match_is_400(client, planner, grid, engine, header):
+    before = snapshot(engine)
+    response = client.patch(
+        f"/api/v1/grids/{grid['id']}",
+        headers={**planner, "If-Match": header},
+        json={"properties": {"name": "x"}},
+    )
+    assert_problem(response, 400)
+    assert snapshot(engine) == before
 
 
 def test_nul_characters_are_refused_everywhere(client, planner, tokens, engine):
