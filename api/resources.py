@@ -327,7 +327,9 @@ def feature_blueprint(
                 )
             geom = None
             if feature.get("geometry") is not None:
-                geom = read_geometries(spec, [feature["geometry"]], args["crs"], feature["crs"])[0]
+                geom = read_geometries(
+                    spec, [feature["geometry"]], args["crs"], feature["crs"], check=True
+                )[0]
             with db_session() as session:
                 refuse_far_from_areas(session, [geom])
                 change(
