@@ -53,6 +53,9 @@ POLL_S = 1.0
 PROGRESS_EVERY_S = 0.3
 #: Most jobs waiting at once; more are refused until some finish.
 MAX_QUEUED = 100
+#: Most unfinished jobs of one author (all anonymous callers are one author), so
+#: one client cannot fill the queue.
+MAX_UNFINISHED_PER_AUTHOR = 5
 #: Finished jobs are deleted after this many days.
 KEEP_DAYS = 7
 
@@ -127,17 +130,33 @@ def submit(
     Raises
     ------
     QueueFull
-        When :data:`MAX_QUEUED` jobs are waiting.
+        When :data:`MAX_QUEUED` jobs are waiting, or the author has
+        :data:`MAX_UNFINISHED_PER_AUTHOR` unfinished ones (a twin found by ``dedupe``
+        is returned all the same).
     """
     if kind not in HANDLERS:
         raise ValueError(f"no handler for jobs of kind {kind!r}")
-    queued = session.scalar(select(func.count()).select_from(Job).where(Job.status == "queued"))
-    if queued >= MAX_QUEUED:
-        raise QueueFull(f"{queued} jobs are waiting; try again when some have finished")
     key = None
     if dedupe:
         canonical = json.dumps([kind, params], sort_keys=True, ensure_ascii=False)
         key = hashlib.sha256(canonical.encode()).hexdigest()
+        twin = session.scalar(
+            select(Job).where(Job.dedupe_key == key, Job.status.in_(("queued", "running")))
+        )
+        if twin is not None:
+            return twin
+    queued = session.scalar(select(func.count()).select_from(Job).where(Job.status == "queued"))
+    if queued >= MAX_QUEUED:
+        raise QueueFull(f"{queued} jobs are waiting; try again when some have finished")
+    mine = session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .where(Job.author == author, Job.status.in_(("queued", "running")))
+    )
+    if mine >= MAX_UNFINISHED_PER_AUTHOR:
+        raise QueueFull(
+            f"{mine} of your jobs are unfinished; try again when one of them has finished"
+        )
     values = {
         "id": new_job_id(),
         "kind": kind,

@@ -143,6 +143,21 @@ def test_the_same_coverage_asked_twice_is_one_job(demo_db_url):
     assert first["status"] == "queued"  # no runner in this process
 
 
+def test_one_client_cannot_fill_the_queue(demo_db_url):
+    client = create_app({"TESTING": True, "DATABASE_URL": demo_db_url}).test_client()
+    query = "/api/v1/coverage?area=510107015&kind=canteen&minutes="
+    answers = [
+        client.get(query + str(m), headers=ASYNC)
+        for m in range(10, 10 + jobs.MAX_UNFINISHED_PER_AUTHOR)
+    ]
+    assert {a.status_code for a in answers} == {202}
+    again = client.get(query + "10", headers=ASYNC)  # a twin is no new job
+    assert again.status_code == 202 and again.get_json()["id"] == answers[0].get_json()["id"]
+    refused = client.get(query + "30", headers=ASYNC)
+    assert refused.status_code == 503 and refused.headers["Retry-After"]
+    assert refused.mimetype == "application/problem+json"
+
+
 def test_redraw_as_a_job_links_to_its_plan(demo_app, demo_tokens):
     client = demo_app.test_client()
     planner = bearer(demo_tokens["planner"])
