@@ -104,7 +104,9 @@ def base_map(
     if tiles:
         template, attribution = tiles
         folium.TileLayer(
-            template.replace("{key}", tile_key or ""), attr=attribution or base, name="base map"
+            template.replace("{key}", tile_key or ""),
+            attr=attribution or base,
+            name="底图 base map",
         ).add_to(fmap)
     else:
         fmap.get_root().header.add_child(

@@ -33,7 +33,7 @@ def band(minutes: float | None, circle: float) -> tuple[str, str]:
 
 def buildings_layer(features: Sequence[dict], circle: float) -> folium.FeatureGroup:
     """Buildings (footprints or points) with ``code``, ``minutes`` and ``covered``."""
-    group = folium.FeatureGroup(name="buildings by walking minutes")
+    group = folium.FeatureGroup(name="楼栋步行时间 buildings by walking minutes")
 
     def style(feature: dict) -> dict:
         colour, _ = band(feature["properties"]["minutes"], circle)
@@ -114,7 +114,7 @@ def coverage_legend() -> Legend:
 
 def sites_layer(sites: Sequence[dict]) -> folium.FeatureGroup:
     """Proposed station sites (``rank``, ``location`` [lon, lat], ``gain_households``)."""
-    group = folium.FeatureGroup(name="proposed sites")
+    group = folium.FeatureGroup(name="建议站点 proposed sites")
     for site in sites:
         lon, lat = site["location"]
         folium.Marker(

@@ -58,7 +58,7 @@ def grids_layer(
     features: Sequence[dict],
     staff: bool = False,
     by_place: bool = False,
-    name: str = "grids",
+    name: str = "网格 grids",
     show: bool = True,
 ) -> folium.FeatureGroup:
     """A layer of grid polygons.
@@ -95,7 +95,7 @@ def grid_labels(
     features: Sequence[dict], points: Sequence[tuple[float, float]]
 ) -> folium.FeatureGroup:
     """Code and name of general and dedicated grids at a point inside each (lon, lat)."""
-    group = folium.FeatureGroup(name="grid labels")
+    group = folium.FeatureGroup(name="网格标注 grid labels")
     for feature, (lon, lat) in zip(features, points, strict=True):
         p = feature["properties"]
         if p["kind"] not in ("general", "dedicated"):
@@ -130,7 +130,7 @@ FINDING_COLOURS = {"error": "#d7191c", "warning": "#fdae61"}
 def findings_layer(findings: Sequence[dict]) -> folium.FeatureGroup:
     """The validator's findings where they are (``kind``, ``severity``, ``detail``,
     ``geometry``), errors red and warnings orange."""
-    group = folium.FeatureGroup(name="validation findings")
+    group = folium.FeatureGroup(name="校验问题 validation findings")
     for finding in findings:
         if finding["geometry"] is None:
             continue

@@ -96,7 +96,7 @@ def _point_features(session: Session, layer: str, code: str) -> list[dict]:
 
 
 def _roads(session: Session, code: str) -> folium.FeatureGroup:
-    roads = folium.FeatureGroup(name="roads")
+    roads = folium.FeatureGroup(name="道路 roads")
     for road in _point_features(session, "roads", code):
         folium.GeoJson(
             road,
@@ -188,8 +188,8 @@ def coverage_map(
         for k in range(len(data.buildings.ids))
     ]
     service = [mapping(p) for p in result.service_areas() if p is not None]
-    areas_layer(service, "service areas", SERVICE_COLOUR, dashed=True).add_to(fmap)
-    areas_layer([mapping(p) for p in result.gaps()], "gap areas", GAP_COLOUR).add_to(fmap)
+    areas_layer(service, "服务范围 service areas", SERVICE_COLOUR, dashed=True).add_to(fmap)
+    areas_layer([mapping(p) for p in result.gaps()], "服务盲区 gap areas", GAP_COLOUR).add_to(fmap)
     buildings_layer(buildings, minutes).add_to(fmap)
     stations = [
         {
@@ -251,7 +251,7 @@ def plan_map(
     if base == "none":
         _roads(session, code).add_to(fmap)
     today = [g for g in grid_features(session, code, staff) if g["properties"]["kind"] != "master"]
-    grids_layer(today, staff=staff, name="today", show=False).add_to(fmap)
+    grids_layer(today, staff=staff, name="现状网格 today", show=False).add_to(fmap)
     drafted = [
         {"type": "Feature", "geometry": mapping(geom), "properties": props}
         for props, geom in plans.plan_features(plan)

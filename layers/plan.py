@@ -15,7 +15,7 @@ MOVED_COLOUR = "#ff7f00"
 
 def plan_layer(features: Sequence[dict]) -> folium.FeatureGroup:
     """A draft's grids (``key``, ``kind``, ``households``, ``polsby_popper``, ``note``)."""
-    group = folium.FeatureGroup(name="plan")
+    group = folium.FeatureGroup(name="方案网格 plan")
     for feature in sorted(features, key=lambda f: f["properties"]["kind"] == "micro"):
         p = feature["properties"]
         micro = p["kind"] == "micro"
@@ -46,7 +46,7 @@ def plan_layer(features: Sequence[dict]) -> folium.FeatureGroup:
 
 def moved_layer(points: Sequence[tuple[float, float, str]]) -> folium.FeatureGroup:
     """Buildings that change grid, as (lon, lat, text) markers."""
-    group = folium.FeatureGroup(name="buildings changing grid")
+    group = folium.FeatureGroup(name="变更网格的楼栋 buildings changing grid")
     for lon, lat, text in points:
         folium.CircleMarker(
             [lat, lon],

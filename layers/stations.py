@@ -26,7 +26,9 @@ KIND_NAMES = {
 }
 
 
-def stations_layer(features: Sequence[dict], name: str = "stations") -> folium.FeatureGroup:
+def stations_layer(
+    features: Sequence[dict], name: str = "服务站点 stations"
+) -> folium.FeatureGroup:
     """A marker per station (GeoJSON point features with ``name``, ``kind``, ``capacity``)."""
     group = folium.FeatureGroup(name=name)
     for feature in features:
