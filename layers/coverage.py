@@ -72,8 +72,8 @@ def areas_layer(
 
 
 class SummaryBox(MacroElement):
-    """A line of figures at the top centre (households covered, a plan's measures),
-    with notes under it; all of it shown as text.
+    """A line of figures (households covered, a plan's measures) at the top left,
+    clear of the layer control, with notes under it; all of it shown as text.
 
     Parameters
     ----------
@@ -86,8 +86,8 @@ class SummaryBox(MacroElement):
     _template = Template(
         """
         {% macro html(this, kwargs) %}
-        <div class="gridmap-summary" style="position: absolute; top: 10px; left: 50%;
-             transform: translateX(-50%); z-index: 1000; background: white;
+        <div class="gridmap-summary" style="position: absolute; top: 10px; left: 60px;
+             max-width: max(240px, calc(100% - 520px)); z-index: 1000; background: white;
              padding: 6px 12px; border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,.3);
              font: 13px/1.5 sans-serif;">
           {{ this.text|e }}
