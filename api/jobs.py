@@ -15,11 +15,13 @@ from typing import Any
 import marshmallow as ma
 from flask import Flask, Response, current_app, request, url_for
 from flask_smorest import Blueprint, abort
+from sqlalchemy.orm import Session
 
 from api.auth import current_principal, require
 from api.database import db_session
 from api.errors import problem, problems
 from gridmap import jobs
+from gridmap.io.layers import LAYERS
 from gridmap.models import JOB_STATUSES
 
 #: Defaults of the job settings (each can be set as GRIDMAP_<NAME>).
@@ -168,6 +170,7 @@ def start_runner(app: Flask) -> jobs.Runner:
         app.extensions["gridmap"].engine,
         threads=int(app.config["JOB_THREADS"]),
         describe_error=error_describer(app),
+        context=app.app_context,
     ).start()
     app.extensions["gridmap_jobs"] = runner
     return runner
@@ -180,22 +183,37 @@ def init_app(app: Flask) -> None:
     app.extensions["gridmap"].api.register_blueprint(bp)
 
 
-def import_job(layer: str, crs: str | None, reason: str | None) -> Response:
-    """Queue an import of the request's file or FeatureCollection (202).
+def import_job(layer: str, args: dict[str, Any]) -> Response:
+    """Queue an import (202): the request as it came, to be replayed by the job.
 
-    The upload is kept in the job until it ends; the job reads and checks it with
-    the same functions as ``gridmap import`` (:func:`gridmap.jobs.run_import`).
+    The body (a FeatureCollection, or a multipart upload with its form fields) is kept
+    in the job until it ends; the job reads and stores it with the import endpoint's
+    own code (:func:`api.resources.import_answer`), so its answer is the same.
     """
-    from gridmap.io.files import DRIVERS
+    params = {
+        "layer": layer,
+        "args": args,
+        "path": request.path,
+        "query": request.query_string.decode(),
+        "content_type": request.content_type,
+    }
+    return accepted("import", params, read_role="planner", payload=request.get_data())
 
-    upload = request.files.get("file")
-    if upload is not None:
-        suffix = (upload.filename or "").rpartition(".")[2].lower()
-        suffix = f".{suffix}" if suffix else ""
-        if suffix not in DRIVERS and suffix != ".zip":
-            abort(415, message=f"cannot read {suffix or 'a file without suffix'}")
-        payload = upload.read()
-    else:
-        suffix, payload = ".geojson", request.get_data()
-    params = {"layer": layer, "suffix": suffix, "crs": crs, "reason": reason}
-    return accepted("import", params, read_role="planner", payload=payload)
+
+@jobs.handler("import")
+def _import_job(session: Session, job: jobs.JobContext) -> dict[str, Any]:
+    """An import as a background job: its request replayed in the job's app."""
+    from api.resources import import_answer  # api.resources imports this module
+
+    params = job.params
+    job.progress("importing", 0, 1)
+    with current_app.test_request_context(
+        params["path"],
+        method="POST",
+        query_string=params["query"],
+        data=job.payload or b"",
+        content_type=params["content_type"],
+    ):
+        answer = import_answer(session, LAYERS[params["layer"]], params["args"], job.author)
+    job.progress("importing", 1, 1)
+    return answer

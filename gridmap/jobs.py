@@ -13,8 +13,8 @@ beats the ``heartbeat_at`` of its jobs; a running job whose runner process is go
 marked failed by the next runner that looks, with nothing of it written (its
 transaction died with it). Queued jobs wait for the next start.
 
-Handlers are registered per kind with :func:`handler`; the import handler is here,
-the coverage and redraw handlers sit beside their endpoints.
+Handlers are registered per kind with :func:`handler`, beside the endpoints whose
+work they do (``api/jobs.py`` for imports, ``api/coverage.py``, ``api/plans.py``).
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ import logging
 import os
 import secrets
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select, text, update
@@ -225,37 +224,6 @@ def area_buildings(session: Session, code: str) -> int:
     )
 
 
-@handler("import")
-def run_import(session: Session, job: JobContext) -> dict[str, Any]:
-    """An import of an uploaded file or FeatureCollection, all or nothing.
-
-    ``params``: ``layer``, ``suffix`` (of the file; ``.geojson`` for a body),
-    ``crs`` and ``reason``. Uses gridmap.io's own reading, checking and storing.
-    """
-    from gridmap.io import FileProblem, ImportRejected, read_rows
-    from gridmap.io.layers import LAYERS
-    from gridmap.io.store import import_rows
-
-    params = job.params
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"upload{params['suffix']}"
-        path.write_bytes(job.payload or b"")
-        try:
-            rows = read_rows(
-                path,
-                params["layer"],
-                crs=params.get("crs"),
-                progress=lambda done, total: job.progress("checking", done, total),
-            )
-        except FileProblem as exc:
-            reason = str(exc).replace(str(path), "the file")
-            raise ImportRejected([{"index": None, "field": None, "reason": reason}]) from exc
-    job.progress("writing", 0, len(rows))
-    ids = import_rows(session, LAYERS[params["layer"]], rows, job.author, params.get("reason"))
-    job.progress("writing", len(rows), len(rows))
-    return {"imported": len(ids), "ids": ids}
-
-
 def default_error(exc: Exception) -> dict[str, Any]:
     """A problem object for an exception no describer knows: no detail of its own,
     since an unexpected error's message may carry row values."""
@@ -288,14 +256,22 @@ class Runner:
         Jobs run at once by this process.
     describe_error
         Turns a handler's exception into the job's problem+json error.
+    context
+        Makes the context each job runs in (the web app's, so handlers use its
+        settings and code as a request would).
     """
 
     def __init__(
-        self, engine: Engine, threads: int = 1, describe_error: ErrorDescriber = default_error
+        self,
+        engine: Engine,
+        threads: int = 1,
+        describe_error: ErrorDescriber = default_error,
+        context: Callable[[], AbstractContextManager] = nullcontext,
     ):
         self.engine = engine
         self.threads = threads
         self.describe_error = describe_error
+        self.context = context
         self.host = socket.gethostname()
         #: host:pid:token, unique per runner even with several in one process.
         self.name = f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -384,7 +360,7 @@ class Runner:
                 progress=self._progress_writer(job.id),
             )
         try:
-            with session_scope(self.engine) as session:
+            with self.context(), session_scope(self.engine) as session:
                 result = HANDLERS[context.kind](session, context)
                 finished = session.execute(
                     update(Job)
@@ -402,7 +378,8 @@ class Runner:
         except JobLost:
             log.warning("job %s was taken from this runner while it ran", job_id)
         except Exception as exc:
-            error = self.describe_error(exc)
+            with self.context():
+                error = self.describe_error(exc)
             if error.get("status", 500) >= 500:
                 log.error("job %s (%s) failed: %s", job_id, context.kind, type(exc).__name__)
             self._fail_where(Job.id == job_id, error=error)

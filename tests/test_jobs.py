@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,7 +17,7 @@ from api.jobs import start_runner
 from gridmap import jobs
 from gridmap.db.engine import session_scope
 from tests.conftest import serving
-from tests.helpers import BIN, bearer, cli_env, run_cli
+from tests.helpers import bearer, cli_env, run_cli
 from tests.test_api_http import http
 from tests.test_api_write import snapshot, station
 
@@ -70,7 +69,7 @@ def test_import_as_a_job_with_progress_and_result(running_app, tokens, engine):
     job = wait_done(client, location, planner)
     assert job["status"] == "done", job
     assert job["result"]["imported"] == 300 and len(job["result"]["ids"]) == 300
-    assert job["progress"]["done"] == job["progress"]["total"] == 300
+    assert job["progress"]["done"] == job["progress"]["total"]
     assert job["started_at"] and job["finished_at"]
     assert client.get("/api/v1/stations").get_json()["numberMatched"] == 300
     with engine.connect() as conn:  # the upload is not kept once the job ended
@@ -220,34 +219,18 @@ def test_jobs_of_a_dead_runner_are_failed_on_restart(engine):
     assert states[alive_elsewhere][0] == "running"
 
 
-def test_cli_waits_on_a_job_with_a_progress_bar(db_url, engine):
-    with session_scope(engine) as session:
-        payload = json.dumps(
-            {"type": "FeatureCollection", "features": [station([104.0, 30.0])]}
-        ).encode()
-        job_id = jobs.submit(
-            session,
-            "import",
-            {"layer": "stations", "suffix": ".geojson", "crs": None, "reason": None},
-            "cli-test",
-            payload=payload,
-        ).id
-    env = cli_env(db_url)
-    waiting = subprocess.Popen(
-        [str(BIN / "gridmap"), "job", "wait", job_id, "--timeout", "60"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+def test_cli_waits_on_a_job_with_a_progress_bar(db_url, tokens, running_app):
+    client = running_app.test_client()
+    collection = {"type": "FeatureCollection", "features": [station([104.0, 30.0])]}
+    queued = client.post(
+        "/api/v1/stations/import", headers={**bearer(tokens["planner"]), **ASYNC}, json=collection
     )
-    runner = jobs.Runner(engine).start()
-    try:
-        out, err = waiting.communicate(timeout=90)
-    finally:
-        runner.stop()
-    assert waiting.returncode == 0, err
-    assert '"imported": 1' in out and "done" in out
-    assert job_id in run_cli("job", "list", env=env).stdout
+    env = cli_env(db_url)
+    waited = run_cli("job", "wait", queued.get_json()["id"], "--timeout", "60", env=env)
+    assert '"imported": 1' in waited.stdout and " done " in waited.stdout
+    assert queued.get_json()["id"] in run_cli("job", "list", env=env).stdout
+    shown = run_cli("job", "show", "0" * 32, env=env, check=False)
+    assert shown.returncode == 1 and "no job" in shown.stderr
 
 
 def _job_processes(base: str) -> list[int]:
