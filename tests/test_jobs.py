@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import subprocess
@@ -78,6 +80,31 @@ def test_import_as_a_job_with_progress_and_result(running_app, tokens, engine):
     assert client.get(location).status_code == 401
     missing = client.get("/api/v1/jobs/" + "0" * 32, headers=planner)
     assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
+
+
+def test_an_uploaded_file_as_a_job_keeps_its_form_fields(running_app, tokens):
+    """A multipart upload replayed by the job: the file and its form's field mapping."""
+    client = running_app.test_client()
+    planner = bearer(tokens["planner"])
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [104.0, 30.0]},
+            "properties": {"title": "便民服务站", "kind": "service_post"},
+        }
+    ]
+    upload = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    response = client.post(
+        "/api/v1/stations/import",
+        headers={**planner, **ASYNC},
+        data={"file": (io.BytesIO(upload), "stations.geojson"), "map": '{"name": "title"}'},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 202, response.get_json()
+    job = wait_done(running_app.test_client(), response.headers["Location"], planner)
+    assert job["status"] == "done" and job["result"]["imported"] == 1, job
+    names = [f["properties"]["name"] for f in client.get("/api/v1/stations").get_json()["features"]]
+    assert names == ["便民服务站"]
 
 
 def test_a_large_body_becomes_a_job_and_a_small_one_does_not(db_url, tokens, engine):
