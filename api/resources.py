@@ -49,7 +49,7 @@ from gridmap.io.importer import (
     store_checked,
 )
 from gridmap.io.layers import LAYERS, ON_INVALID, LayerSpec
-from gridmap.io.mapping import MappingProblem, build_mapping, pairs, parse_mapping
+from gridmap.io.mapping import MappingProblem, build_mapping, parse_mapping
 from gridmap.io.osm import OSM_SUFFIXES
 from gridmap.io.store import ImportRejected
 from gridmap.models import PLACE_TYPES
@@ -74,17 +74,6 @@ class WriteArgs(ma.Schema):
         validate=ma.validate.Length(max=100),
         metadata={"description": "CRS of the sent geometry when not WGS 84, e.g. EPSG:4490"},
     )
-
-
-class FieldPair(Text):
-    """``FIELD=TEXT``, as the CLI's ``--map`` and ``--set`` take it."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        name, sep, rest = text.partition("=")
-        if not sep or not name.strip() or not rest.strip():
-            raise ma.ValidationError("must be FIELD=VALUE")
-        return text
 
 
 class ImportArgs(WriteArgs):
@@ -113,29 +102,55 @@ class ImportArgs(WriteArgs):
             "building:levels) to the layer's fields; always on for .osm.pbf/.osm files"
         },
     )
-    map = ma.fields.List(
-        FieldPair(),
-        load_default=list,
-        metadata={"description": "FIELD=SOURCE: take FIELD from the SOURCE property"},
-    )
-    set = ma.fields.List(
-        FieldPair(),
-        load_default=list,
-        metadata={"description": "FIELD=VALUE: give every feature this value (use=residential)"},
-    )
-    values = Text(
-        load_default=None,
-        validate=ma.validate.Length(max=100_000),
-        metadata={
-            "description": 'A mapping as JSON: {"use": {"source": "building", "values": '
-            '{"yes": "residential"}, "default": "other"}, "kind": {"value": "canteen"}}'
-        },
-    )
     place_type = Text(
         load_default=None,
         validate=ma.validate.OneOf(PLACE_TYPES),
         metadata={"description": "Place type whose figures estimate missing households"},
     )
+
+
+class ImportMappingFields(ma.Schema):
+    """Field mapping of a bulk import (the options --map, --set and --values)."""
+
+    map = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        load_default=None,
+        metadata={"description": 'Field → source property: {"households": "HH"}'},
+    )
+    set = ma.fields.Dict(
+        keys=ma.fields.String(),
+        load_default=None,
+        metadata={"description": 'Field → value for every feature: {"use": "residential"}'},
+    )
+    values = ma.fields.Dict(
+        load_default=None,
+        metadata={
+            "description": 'A mapping: {"use": {"source": "building", "values": {"yes": '
+            '"residential"}, "default": "other"}, "kind": {"value": "canteen"}}'
+        },
+    )
+
+
+class ImportBodySchema(FeatureCollectionInSchema, ImportMappingFields):
+    """A FeatureCollection to import, with its field mapping beside the features."""
+
+
+#: The multipart form of an import: the file, and the mapping as JSON texts.
+IMPORT_FORM = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "GeoJSON, GeoPackage, zipped Shapefile, CSV or OSM (.osm.pbf, .osm)",
+        },
+        "map": {"type": "string", "description": 'JSON: {"households": "HH"}'},
+        "set": {"type": "string", "description": 'JSON: {"use": "residential"}'},
+        "values": {"type": "string", "description": "JSON: a mapping (see the body's values)"},
+    },
+}
 
 
 _LON = r"-?(?:180(?:\.0{1,15})?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]{1,15})?)"
@@ -361,21 +376,9 @@ def feature_blueprint(
         requestBody={
             "required": True,
             "content": {
-                GEOJSON: {"schema": FeatureCollectionInSchema},
-                "application/json": {"schema": FeatureCollectionInSchema},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "file": {
-                                "type": "string",
-                                "format": "binary",
-                                "description": "GeoJSON, GeoPackage, zipped Shapefile, CSV "
-                                "or OSM (.osm.pbf, .osm)",
-                            }
-                        },
-                    }
-                },
+                GEOJSON: {"schema": ImportBodySchema},
+                "application/json": {"schema": ImportBodySchema},
+                "multipart/form-data": {"schema": IMPORT_FORM},
             },
         }
     )
@@ -387,7 +390,7 @@ def feature_blueprint(
         """
         principal = require("planner")
         if wants_job(request.content_length or 0, "JOB_IMPORT_BYTES"):
-            return import_job(layer, args["crs"], args["reason"])  # 202, a background job
+            return import_job(layer, args)  # 202: a background job replays this request
         options = _import_options(spec, args)
         checked = _checked_from_request(spec, options)
         with db_session() as session:
@@ -395,6 +398,14 @@ def feature_blueprint(
         return report.to_dict(), 201
 
     return bp
+
+
+def import_answer(session, spec: LayerSpec, args: dict[str, Any], author: str) -> dict:
+    """A bulk import's answer, made in ``session``: what a background job replaying the
+    import's request runs (``api/jobs.py``), the same steps as ``bulk_import``."""
+    options = _import_options(spec, args)
+    checked = _checked_from_request(spec, options)
+    return store_checked(session, checked, options, author, args["reason"]).to_dict()
 
 
 class ImportItemSchema(ma.Schema):
@@ -555,21 +566,37 @@ def item_response(
 
 
 def _import_options(spec: LayerSpec, args: dict[str, Any]) -> ImportOptions:
-    """The import's options from its query parameters (400 for a bad mapping)."""
-    try:
-        document = None
-        if args["values"] is not None:
+    """The import's options from its query parameters and the body's mapping (422 for a
+    bad mapping)."""
+    if request.files.get("file") is not None:
+        parts = {}
+        for name in ("map", "set", "values"):
+            text = request.form.get(name)
             try:
-                document = json.loads(args["values"])
-            except ValueError as exc:
-                raise MappingProblem(f"values is not JSON: {exc}") from None
-        mapping = build_mapping(
-            parse_mapping(document),
-            pairs(args["map"], "map"),
-            pairs(args["set"], "set"),
+                parts[name] = None if text in (None, "") else json.loads(text)
+            except ValueError:
+                abort(422, message=f"form field {name} must be a JSON object")
+        try:
+            found = ImportMappingFields().load(parts)
+        except ma.ValidationError as exc:
+            abort(422, messages={"form": exc.messages})
+    elif request.is_json:
+        body = request.get_json(silent=True)
+        members = (
+            {k: body.get(k) for k in ("map", "set", "values") if body.get(k) is not None}
+            if isinstance(body, dict)
+            else {}
         )
+        try:
+            found = ImportMappingFields().load(members)
+        except ma.ValidationError as exc:
+            abort(422, messages={"json": exc.messages})
+    else:
+        found = {"map": None, "set": None, "values": None}
+    try:
+        mapping = build_mapping(parse_mapping(found["values"]), found["map"], found["set"])
     except MappingProblem as exc:
-        abort(400, message=str(exc))
+        abort(422, message=str(exc))
     return ImportOptions(
         layer=spec.name,
         crs=args["crs"],
@@ -631,7 +658,7 @@ def _checked_from_request(spec: LayerSpec, options: ImportOptions) -> Checked:
     try:
         crs, offset = source_crs(options.crs or _crs_name(collection["crs"]))
     except FileProblem as exc:
-        abort(400, message=str(exc).replace("--crs", "crs="))
+        abort(422, message=str(exc).replace("--crs", "crs="))
     geoms: list = []
     unreadable: dict[int, str] = {}
     for index, feature in enumerate(raw):

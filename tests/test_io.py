@@ -713,27 +713,33 @@ def test_api_import_maps_fields_with_map_set_and_values(client, tokens, engine):
             }
         ],
     }
-    values = json.dumps({"kind": {"source": "category", "values": {"食堂": "canteen"}}})
-    done = client.post(
-        "/api/v1/stations/import",
-        headers=planner,
-        json=body,
-        query_string={"map": "name=title", "set": "capacity=80", "values": values},
-    )
+    values = {"kind": {"source": "category", "values": {"食堂": "canteen"}}}
+    mapped = {**body, "map": {"name": "title"}, "set": {"capacity": 80}, "values": values}
+    done = client.post("/api/v1/stations/import", headers=planner, json=mapped)
     assert done.status_code == 201, done.get_json()
     with engine.connect() as conn:
         row = conn.execute(text("SELECT name, kind, capacity FROM stations")).one()
     assert tuple(row) == ("幸福食堂", "canteen", 80)
     bad = client.post(
-        "/api/v1/stations/import", headers=planner, json=body, query_string={"set": "colour=red"}
+        "/api/v1/stations/import", headers=planner, json={**body, "set": {"colour": "red"}}
     )
     assert bad.status_code == 422 and "colour" in bad.get_json()["detail"]
-    assert (
-        client.post(
-            "/api/v1/stations/import", headers=planner, json=body, query_string={"values": "{oops"}
-        ).status_code
-        == 400
+    odd = client.post(
+        "/api/v1/stations/import", headers=planner, json={**body, "values": {"kind": 5}}
     )
+    assert odd.status_code == 422
+    # The same mapping beside an uploaded file, as form fields of JSON.
+    import io
+
+    form = {
+        "file": (io.BytesIO(json.dumps(body).encode()), "poi.geojson"),
+        "map": json.dumps({"name": "title"}),
+        "values": json.dumps(values),
+    }
+    uploaded = client.post(
+        "/api/v1/stations/import", headers=planner, data=form, content_type="multipart/form-data"
+    )
+    assert uploaded.status_code == 201, uploaded.get_json()
 
 
 @pytest.mark.parametrize(
