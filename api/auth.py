@@ -250,6 +250,9 @@ def sign_in() -> Response:
 
 @bp.post("/signout")
 def sign_out() -> Response:
-    """End the session (a write: needs the session's CSRF token)."""
+    """End the session (a write: needs the session's CSRF token); a form goes on to
+    ``next``, a script's request gets 204."""
     session.clear()
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return Response(status=204)
     return redirect(_next_page(), code=303)

@@ -319,8 +319,14 @@ def test_the_session_is_an_httponly_cookie_and_cookie_writes_need_the_csrf_token
             )  # nothing written
         csrf = re.search(r'"csrf": "([^"]+)"', page.content()).group(1)
         assert page.evaluate(patch, [api, grid_id, version, csrf]) == 200
-        # The two refusals are the test's own; nothing else may fail.
-        assert [p for p in problems if " 403 " not in f" {p} "] == []
+
+        # Signing out ends the session: the same CSRF token then writes nothing.
+        page.click("#gm-signout")
+        page.wait_for_selector("#gm-signin:not([hidden])")
+        assert "未登录" in page.inner_text("#gm-who")
+        assert page.evaluate(patch, [api, grid_id, version + 1, csrf]) == 401
+        # The refusals are the test's own; nothing else may fail.
+        assert [p for p in problems if not re.search(r"\b40[13]\b", p)] == []
 
 
 def test_sign_in_and_out(demo_client, demo_engine, demo_tokens):
@@ -367,6 +373,15 @@ def test_sign_in_and_out(demo_client, demo_engine, demo_tokens):
         demo_client.patch(url, json=body, headers={"If-Match": f'"{version + 1}"'}).status_code
         == 401
     )
+
+    # The sign-in page's sign-out form is a write too: it needs the CSRF token.
+    demo_client.post("/signin", data={"token": demo_tokens["admin"]})
+    page = demo_client.get("/signin").get_data(True)
+    assert "已登录" in page
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert demo_client.post("/signout", data={"next": "/signin"}).status_code == 403
+    out = demo_client.post("/signout", data={"csrf_token": csrf, "next": "/signin"})
+    assert out.status_code == 303 and "已登录" not in demo_client.get("/signin").get_data(True)
 
 
 @pytest.mark.parametrize(
