@@ -805,3 +805,39 @@ def test_households_given_by_hand_are_no_longer_estimated(client, tokens, engine
     assert changed.status_code == 200, changed.get_json()
     assert changed.get_json()["properties"]["households"] == 5
     assert changed.get_json()["properties"]["households_estimated"] is False
+
+
+def test_heights_odd_types_and_huge_numbers_are_handled_per_feature(engine, tmp_path):
+    from gridmap.io.importer import ImportOptions, import_path
+
+    point = {"type": "Point", "coordinates": [104.0, 30.0]}
+    path = geojson(
+        tmp_path / "odd.geojson",
+        [
+            (
+                {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [
+                            [104.0, 30.0, 5],
+                            [104.001, 30.0, 5],
+                            [104.001, 30.001, 5],
+                            [104.0, 30.0, 5],
+                        ]
+                    ],
+                },
+                {"code": "Z", "use": "school"},
+            ),
+            ({"type": "GeometryCollection", "geometries": [point]}, {"code": "C", "use": "school"}),
+            (point, {"code": "H", "use": "school", "households": "1e20"}),
+            (point, {"code": "F", "use": "school", "floors": 1e300}),
+            ({"type": "Point", "coordinates": [1e300, 30.0]}, {"code": "X", "use": "school"}),
+            (None, {"code": "N", "use": "school"}),
+            (point, None),
+        ],
+    )
+    report = import_path(engine, path, ImportOptions(layer="buildings", on_invalid="skip"))
+    assert report.imported == 1
+    assert sorted({p["index"] for p in report.skipped}) == [1, 2, 3, 4, 5, 6]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT ST_NDims(footprint) FROM buildings")).scalar() == 2

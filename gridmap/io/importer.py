@@ -179,7 +179,11 @@ def storage_geometries(source: SourceData) -> tuple[list | None, dict[int, shape
     if source.geoms is None:
         return None, {}
     keys = list(source.fixed)
-    both = list(source.geoms) + [source.fixed[k] for k in keys]
+    # Heights are dropped: gridmap's geometry is two-dimensional.
+    both = [
+        None if g is None else shapely.force_2d(g)
+        for g in list(source.geoms) + [source.fixed[k] for k in keys]
+    ]
     try:
         projected = to_storage_crs(both, source.crs)
     except Exception as exc:  # PROJ refuses what it cannot transform
