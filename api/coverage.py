@@ -108,6 +108,20 @@ class NetworkSchema(ma.Schema):
     )
 
 
+class CoverageCollectionSchema(FeatureCollectionSchema):
+    """Features of a coverage answer, with the question they answer."""
+
+    area = ma.fields.String()
+    kind = ma.fields.String()
+    minutes = ma.fields.Float()
+    distance_m = ma.fields.Float()
+    method = ma.fields.String()
+    network = ma.fields.Nested(
+        NetworkSchema, allow_none=True, metadata={"description": "None: no network was built"}
+    )
+    warnings = ma.fields.List(ma.fields.String())
+
+
 class CoverageSchema(ma.Schema):
     """Coverage of an area."""
 
@@ -190,7 +204,7 @@ def _summary(result: Coverage) -> dict[str, Any]:
 
 @bp.route("/buildings", methods=["GET"])
 @bp.arguments(PagedCoverageArgs, location="query", unknown=ma.RAISE, error_status_code=400)
-@bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+@bp.response(200, CoverageCollectionSchema, content_type=GEOJSON)
 @problems(bp, 400, 404)
 def buildings(args: dict[str, Any]):
     """Each building's nearest station, walking distance and minutes (paged GeoJSON)"""
@@ -237,7 +251,7 @@ def buildings(args: dict[str, Any]):
 
 @bp.route("/gaps", methods=["GET"])
 @bp.arguments(CoverageArgs, location="query", unknown=ma.RAISE, error_status_code=400)
-@bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+@bp.response(200, CoverageCollectionSchema, content_type=GEOJSON)
 @problems(bp, 400, 404)
 def gaps(args: dict[str, Any]):
     """Gap areas: residential land outside the circle (GeoJSON)"""
@@ -257,7 +271,7 @@ def gaps(args: dict[str, Any]):
 
 @bp.route("/service-areas", methods=["GET"])
 @bp.arguments(CoverageArgs, location="query", unknown=ma.RAISE, error_status_code=400)
-@bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+@bp.response(200, CoverageCollectionSchema, content_type=GEOJSON)
 @problems(bp, 400, 404)
 def service_areas(args: dict[str, Any]):
     """Each station's service area: a network isochrone, or a circle (GeoJSON)"""

@@ -104,6 +104,12 @@ class PlanSchema(ma.Schema):
     notes = ma.fields.List(ma.fields.String())
 
 
+class PlanCollectionSchema(FeatureCollectionSchema):
+    """A plan's grids (GeoJSON) with its summary."""
+
+    plan = ma.fields.Nested(PlanSchema)
+
+
 class DiffSchema(ma.Schema):
     """Today's grids against the plan's."""
 
@@ -176,7 +182,7 @@ def index(args: dict[str, Any]):
 
 
 @bp.route("/<int:plan_id>", methods=["GET"])
-@bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+@bp.response(200, PlanCollectionSchema, content_type=GEOJSON)
 @problems(bp, 404)
 def read(plan_id: int):
     """A plan's grids (GeoJSON) with its summary as the member ``plan``"""
@@ -212,7 +218,7 @@ def _plan_collection(plan) -> dict[str, Any]:
 @bp.route("/<int:plan_id>/grids/<key>", methods=["PATCH"])
 @bp.arguments(PlanGridPatchArgs, location="query", unknown=ma.RAISE, error_status_code=400)
 @bp.arguments(FeaturePatchSchema, location="json", error_status_code=422)
-@bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+@bp.response(200, PlanCollectionSchema, content_type=GEOJSON)
 @problems(bp, 400, 401, 403, 404, 409, 422)
 def reshape(args: dict[str, Any], feature: dict[str, Any], plan_id: int, key: str):
     """Give a draft's grid a new boundary; the answer is the whole draft
@@ -248,7 +254,7 @@ class PlanMergeSchema(ma.Schema):
 
 @bp.route("/<int:plan_id>/grids/<key>/split", methods=["POST"])
 @bp.arguments(PlanSplitSchema, location="json", error_status_code=422)
-@bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+@bp.response(200, PlanCollectionSchema, content_type=GEOJSON)
 @problems(bp, 401, 403, 404, 409, 422)
 def split(body: dict[str, Any], plan_id: int, key: str):
     """Cut a draft's grid in two along a line; the answer is the whole draft"""
@@ -261,7 +267,7 @@ def split(body: dict[str, Any], plan_id: int, key: str):
 
 @bp.route("/<int:plan_id>/merge", methods=["POST"])
 @bp.arguments(PlanMergeSchema, location="json", error_status_code=422)
-@bp.response(200, FeatureCollectionSchema, content_type=GEOJSON)
+@bp.response(200, PlanCollectionSchema, content_type=GEOJSON)
 @problems(bp, 401, 403, 404, 409, 422)
 def merge(body: dict[str, Any], plan_id: int):
     """Merge touching sibling grids of a draft; the answer is the whole draft"""
