@@ -222,7 +222,7 @@ def test_a_stale_plan_is_refused_and_changes_nothing(demo_client, demo_tokens, d
     renamed = demo_client.patch(
         f"/api/v1/grids/{grid_id}",
         headers={**bearer(demo_tokens["planner"]), "If-Match": f'"{version}"'},
-        json={"name": "改过的网格"},
+        json={"properties": {"name": "改过的网格"}},
     )
     assert renamed.status_code == 200
     before = live_grids(demo_engine, area)
