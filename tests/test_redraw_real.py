@@ -1,19 +1,15 @@
 """Redraw, apply and validate on real OpenStreetMap footprints (``data/osm``, ODbL).
 
-The building footprints of the Helsinki centre extract and of the second, smaller
-extract are read with pyogrio (layer ``multipolygons``, rows with a ``building``
-tag) and stored as they come, nested outlines and overlapping footprints included;
-only footprints that are unreadable, invalid or in several parts are left out (the
-import refuses those). Each extract becomes a street: the convex hull of its
-footprints grown by 20 m, cut into four communities at the median of the footprints'
-centres (:func:`quarters`), each footprint kept whole in one community with the
-footprints it touches, overlaps or holds. Highways are its roads; primary, secondary,
-tertiary and trunk roads are barriers.
-
-Households per building, by a deterministic rule: a residential building (OSM
-``building`` yes, residential, apartments, house, terrace, detached or block) has
-one household per 60 m² of footprint, rounded (so a 15 m² shed has none); every
-other building has none.
+The Helsinki centre extract and the second, smaller one are imported as a user
+would (``gridmap import FILE --layer buildings --on-invalid repair`` and ``--layer
+roads``, here through :func:`gridmap.io.import_path`): footprints as they come,
+nested outlines and overlapping footprints included, broken rings repaired or left
+out and listed; households are gridmap's import estimate (footprint x floors / floor
+area per household, deterministic); tertiary roads and above are barriers. Each
+extract becomes a street: the convex hull of the stored footprints grown by 20 m,
+cut into four communities at the median of the footprints' centres
+(:func:`quarters`), each footprint kept whole in one community with the footprints
+it touches, overlaps or holds.
 
 Every community gets a plan through the API; what must hold is checked in PostGIS,
 not by the engine: the plan's general and dedicated grids cover the community (their
@@ -26,11 +22,7 @@ outline; every building is in exactly one grid; the validator reports no error.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
-
 import numpy as np
-import pyogrio
 import pytest
 import shapely
 from scipy import sparse
@@ -40,42 +32,14 @@ from sqlalchemy import text
 
 from gridmap.db.engine import session_scope
 from gridmap.geometry import MetricFrame
+from gridmap.io.importer import ImportOptions, import_path, options_for
 from gridmap.io.layers import LAYERS, prepare
 from gridmap.io.store import import_rows
 from gridmap.settings import PRECISION_M, PROJECT_ROOT
 from tests.helpers import bearer
 
 OSM = PROJECT_ROOT / "data" / "osm"
-RESIDENTIAL = {"yes", "residential", "apartments", "house", "terrace", "detached", "block"}
-USES = {
-    "school": "school",
-    "university": "school",
-    "kindergarten": "school",
-    "public": "public",
-    "church": "public",
-    "cathedral": "public",
-    "chapel": "public",
-    "museum": "public",
-    "train_station": "public",
-    "office": "office",
-    "retail": "commercial",
-    "commercial": "commercial",
-    "kiosk": "commercial",
-    "hotel": "commercial",
-    "industrial": "industrial",
-}
-BARRIERS = {"primary", "secondary", "tertiary", "trunk"}
-SQUARE_METRES_PER_HOUSEHOLD = 60.0
 TOP = "('general', 'dedicated')"
-
-
-def _read(path: Path, layer: str, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """Geometries (``None`` where unreadable) and values of ``column``, for the rows
-    where it is set."""
-    meta, _, geoms, fields = pyogrio.raw.read(path, layer=layer)
-    values = fields[list(meta["fields"]).index(column)]
-    keep = np.flatnonzero([v is not None for v in values])
-    return shapely.from_wkb(geoms[keep], on_invalid="ignore"), values[keep]
 
 
 def quarters(hull: shapely.Geometry, prints: np.ndarray) -> list[shapely.Geometry]:
@@ -114,35 +78,21 @@ def quarters(hull: shapely.Geometry, prints: np.ndarray) -> list[shapely.Geometr
     return out
 
 
-@lru_cache(maxsize=2)
-def extract(name: str) -> dict:
-    """An extract's buildings, roads and communities as import rows (lon/lat)."""
+def load(engine, name: str) -> dict:
+    """Import an extract's buildings and roads with gridmap's OSM import, then store a
+    street and four communities over them; return their codes and the building count."""
     path = OSM / name
-    geoms, tags = _read(path, "multipolygons", "building")
-    usable = np.array(
-        [g is not None and g.is_valid and shapely.get_num_geometries(g) == 1 for g in geoms]
-    )
-    footprints = np.array([shapely.get_parts(g)[0] for g in geoms[usable]], dtype=object)
-    tags = tags[usable]
+    for layer in ("buildings", "roads"):
+        options = options_for(path, ImportOptions(layer=layer, on_invalid="repair"))
+        assert import_path(engine, path, options, author="test").imported > 0
+    with engine.connect() as conn:
+        wkb = conn.execute(text("SELECT ST_AsBinary(footprint) FROM buildings")).scalars()
+        footprints = shapely.from_wkb([bytes(w) for w in wkb])
     frame = MetricFrame(shapely.union_all(footprints).centroid)
     metric = frame.to_metric(footprints)
-    area = shapely.area(metric)
-    buildings = []
-    for i, (tag, footprint) in enumerate(zip(tags, footprints, strict=True)):
-        residential = tag in RESIDENTIAL
-        buildings.append(
-            {
-                "code": f"{name[:3].upper()}B{i:04d}",
-                "use": "residential" if residential else USES.get(tag, "other"),
-                "households": int(round(area[i] / SQUARE_METRES_PER_HOUSEHOLD))
-                if residential
-                else 0,
-                "geometry": footprint,
-            }
-        )
     hull = shapely.convex_hull(shapely.union_all(metric)).buffer(20.0)
-    street = f"{name[:3].upper()}"
-    areas = [{"code": street, "name": name, "level": "street", "geometry": frame.to_lonlat(hull)}]
+    street = name[:3].upper()
+    areas = [{"code": street, "name": name, "level": "street", "geometry": hull}]
     for n, quarter in enumerate(quarters(hull, metric), start=1):
         areas.append(
             {
@@ -150,30 +100,22 @@ def extract(name: str) -> dict:
                 "name": f"{name} {n}",
                 "level": "community",
                 "parent": street,
-                "geometry": frame.to_lonlat(shapely.intersection(hull, quarter)),
+                "geometry": quarter,
             }
         )
-    lines, classes = _read(path, "lines", "highway")
-    roads = [
-        {"class": c, "barrier": c in BARRIERS, "geometry": g}
-        for g, c in zip(lines, classes, strict=True)
-        if g is not None and g.is_valid
-    ]
-    return {"street": street, "areas": areas, "buildings": buildings, "roads": roads}
-
-
-def load(engine, data: dict) -> None:
-    """Store the extract through gridmap's own import check and writer."""
+    prepared = prepare(
+        LAYERS["areas"],
+        [frame.to_lonlat(a.pop("geometry")) for a in areas],
+        areas,
+    )
+    assert not prepared.problems, prepared.problems[:5]
     with session_scope(engine) as session:
-        for layer in ("areas", "buildings", "roads"):
-            records = data[layer]
-            prepared = prepare(
-                LAYERS[layer],
-                [r["geometry"] for r in records],
-                [{k: v for k, v in r.items() if k != "geometry"} for r in records],
-            )
-            assert not prepared.problems, prepared.problems[:5]
-            import_rows(session, LAYERS[layer], prepared.rows, "test")
+        import_rows(session, LAYERS["areas"], prepared.rows, "test")
+    return {
+        "street": street,
+        "communities": [a["code"] for a in areas[1:]],
+        "buildings": len(footprints),
+    }
 
 
 def scalar(engine, sql: str, **params):
@@ -237,14 +179,12 @@ def split_buildings(engine, community: str) -> int:
 def test_every_community_of_a_real_extract_gets_a_plan_that_tiles_applies_and_validates(
     engine, client, tokens, name
 ):
-    data = extract(name)
-    load(engine, data)
+    data = load(engine, name)
     nested, overlapping = nested_and_overlapping(engine)
     if name == "Helsinki.osm.pbf":  # the outlines that crashed redraw are in
         assert nested >= 2 and overlapping >= 1
     planner = bearer(tokens["planner"])
-    communities = [a["code"] for a in data["areas"] if a["level"] == "community"]
-    for community in communities:
+    for community in data["communities"]:
         drawn = client.post("/api/v1/plans", headers=planner, json={"area": community})
         assert drawn.status_code == 201, drawn.get_json()
         plan = drawn.get_json()
@@ -274,4 +214,4 @@ def test_every_community_of_a_real_extract_gets_a_plan_that_tiles_applies_and_va
         "SELECT count(*) FROM buildings b WHERE (SELECT count(*) FROM grids g WHERE g.active "
         f"AND g.kind IN {TOP} AND ST_Intersects(g.geom, b.point)) = 1",
     )
-    assert placed == len(data["buildings"])
+    assert placed == data["buildings"]
