@@ -401,3 +401,24 @@ def test_the_openapi_document_states_the_limits(client):
     patch = document["paths"]["/api/v1/stations/{item_id}"]["patch"]["responses"]
     assert {"413", "415", "422"} <= set(post) and {"413", "415", "422"} <= set(patch)
     assert SQUARE and COMMUNITY  # the shared fixtures' data is the same as the write tests'
+
+
+@pytest.mark.parametrize(
+    "layer, feature, field",
+    [
+        (
+            "workers",
+            {"type": "Feature", "geometry": None, "properties": {"code": "W" * 200, "name": "x"}},
+            "code",
+        ),
+        ("buildings", building(households=1e20), "households"),
+        ("stations", station([104.0, 30.0], capacity=2**31), "capacity"),
+    ],
+)
+def test_out_of_range_values_in_an_import_are_422(client, planner, engine, layer, feature, field):
+    before = snapshot(engine)
+    collection = {"type": "FeatureCollection", "features": [feature]}
+    response = client.post(f"/api/v1/{layer}/import", headers=planner, json=collection)
+    body = assert_problem(response, 422)
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [(0, field)]
+    assert snapshot(engine) == before
