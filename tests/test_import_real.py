@@ -193,3 +193,32 @@ def test_osm_derived_geojson_with_a_value_map(engine, tmp_path, policy):
         ("osm-w1", "office", 4, 0, False, "Kamppi"),
         ("osm-w3", "residential", None, 40, False, "Kamppi"),
     ]
+
+
+def test_the_raw_extract_through_the_api_is_never_a_5xx(client, tokens, engine):
+    import io
+
+    planner = {"Authorization": f"Bearer {tokens['planner']}"}
+    data = HELSINKI.read_bytes()
+
+    def upload(query: str):
+        return client.post(
+            f"/api/v1/buildings/import{query}",
+            headers=planner,
+            data={"file": (io.BytesIO(data), "Helsinki.osm.pbf")},
+            content_type="multipart/form-data",
+        )
+
+    refused = upload("")
+    assert refused.status_code == 422
+    assert len(refused.get_json()["errors"]) >= 20
+    repaired = upload("?on_invalid=repair")
+    assert repaired.status_code == 201, repaired.get_json()
+    body = repaired.get_json()
+    skipped = {p["index"] for p in body["skipped"]}
+    assert body["imported"] + len(skipped) == body["read"]
+    assert body["imported"] == count(engine, "SELECT count(*) FROM buildings")
+    assert {w["kind"] for w in body["warnings"]} >= {
+        "overlapping_footprints",
+        "no_household_figures",
+    }
