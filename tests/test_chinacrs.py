@@ -104,3 +104,40 @@ def test_import_in_gcj02_and_export_back(engine, db_url, tmp_path):
         "export", str(out), "--layer", "stations", "--crs", "EPSG:3857", env=env, check=False
     )
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
+
+
+def test_a_poi_csv_in_gcj02_with_a_value_map(engine, db_url, tmp_path):
+    wgs = [(104.0657, 30.6595), (104.0700, 30.6600)]
+    rows = ["name,type,lng,lat"]
+    for (lon, lat), (name, kind) in zip(
+        wgs, [("幸福食堂", "食堂"), ("社区卫生站", "卫生")], strict=True
+    ):
+        glon, glat = chinacrs.wgs84_to_gcj02(lon, lat)
+        rows.append(f"{name},{kind},{float(glon):.8f},{float(glat):.8f}")
+    path = tmp_path / "amap.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    values = tmp_path / "kinds.json"
+    values.write_text(
+        json.dumps(
+            {"kind": {"source": "type", "values": {"食堂": "canteen", "卫生": "health_station"}}}
+        ),
+        encoding="utf-8",
+    )
+    run_cli(
+        "import",
+        str(path),
+        "--layer",
+        "stations",
+        "--crs",
+        "GCJ-02",
+        "--values",
+        str(values),
+        env=cli_env(db_url),
+    )
+    with engine.connect() as conn:
+        got = conn.execute(
+            text("SELECT kind, ST_X(geom), ST_Y(geom) FROM stations ORDER BY ST_X(geom)")
+        ).all()
+    assert [k for k, _, _ in got] == ["canteen", "health_station"]
+    # 8 decimals of a degree is about a millimetre.
+    assert max(metres(x, y, *w) for (_, x, y), w in zip(got, wgs, strict=True)) < 0.01

@@ -841,3 +841,23 @@ def test_heights_odd_types_and_huge_numbers_are_handled_per_feature(engine, tmp_
     assert sorted({p["index"] for p in report.skipped}) == [1, 2, 3, 4, 5, 6]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT ST_NDims(footprint) FROM buildings")).scalar() == 2
+
+
+def test_skip_leaves_out_rows_whose_parent_was_left_out(engine, tmp_path):
+    from gridmap.io.importer import ImportOptions, import_path
+
+    path = geojson(
+        tmp_path / "areas.geojson",
+        [
+            (polygon(STREET), {"code": "S1", "name": "街道", "level": "district"}),
+            (
+                polygon(COMMUNITY),
+                {"code": "C1", "name": "社区", "level": "community", "parent": "S1"},
+            ),
+            (polygon(COMMUNITY), {"code": "C2", "name": "社区二", "level": "community"}),
+        ],
+    )
+    report = import_path(engine, path, ImportOptions(layer="areas", on_invalid="skip"))
+    assert report.imported == 1
+    assert [(p["index"], p["field"]) for p in report.skipped] == [(0, "level"), (1, "parent")]
+    assert "no areas with code 'S1'" in report.skipped[1]["reason"]
