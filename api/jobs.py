@@ -10,6 +10,7 @@ A client may ask for a job whatever the size with ``Prefer: respond-async``.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import marshmallow as ma
@@ -37,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     # (10,000 buildings took about 6 s here).
     "JOB_REDRAW_BUILDINGS": 5_000,
 }
+
+#: What a job id looks like (:func:`gridmap.jobs.new_job_id`); anything else is 404.
+JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 bp = Blueprint(
     "jobs",
@@ -66,7 +70,7 @@ class JobSchema(ma.Schema):
     """A background job."""
 
     id = ma.fields.String()
-    kind = ma.fields.String(metadata={"enum": sorted(jobs.HANDLERS) or ["import"]})
+    kind = ma.fields.String(metadata={"enum": list(jobs.JOB_KINDS)})
     status = ma.fields.String(metadata={"enum": list(JOB_STATUSES)})
     progress = ma.fields.Nested(JobProgressSchema)
     created_at = ma.fields.String(allow_none=True)
@@ -95,10 +99,12 @@ def job_body(job) -> dict[str, Any]:
 @problems(bp, 401, 403, 404)
 def read(job_id: str):
     """A job's status, progress, and its result or error"""
+    if not JOB_ID.fullmatch(job_id):
+        abort(404, message="no such job: job ids are 32 hexadecimal digits")
     with db_session() as session:
-        job = jobs.get_job(session, job_id) if len(job_id) <= 64 else None
+        job = jobs.get_job(session, job_id)
         if job is None:
-            abort(404, message=f"no job {job_id!r}")
+            abort(404, message=f"no job {job_id}")
         require(job.read_role)
         return job_body(job)
 

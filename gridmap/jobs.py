@@ -57,6 +57,8 @@ MAX_QUEUED = 100
 MAX_UNFINISHED_PER_AUTHOR = 5
 #: Finished jobs are deleted after this many days.
 KEEP_DAYS = 7
+#: The kinds of job, each with a handler beside its endpoint.
+JOB_KINDS = ("import", "coverage", "redraw")
 
 
 @dataclass
