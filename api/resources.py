@@ -635,8 +635,7 @@ def _checked_from_request(spec: LayerSpec, options: ImportOptions) -> Checked:
                         }
                     ]
                 ) from exc
-            options.osm = file_options.osm
-            return check_source(source, options)
+            return check_source(source, file_options)
     if not request.is_json:
         abort(
             415,

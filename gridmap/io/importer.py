@@ -34,7 +34,7 @@ from gridmap.geometry import crs_area_problems, to_storage_crs
 from gridmap.io import chinacrs
 from gridmap.io.files import FileProblem, SourceData, read_features
 from gridmap.io.households import RESIDENTIAL_USES, overlapping_pairs
-from gridmap.io.layers import LAYERS, OnInvalid, prepare
+from gridmap.io.layers import LAYERS, OnInvalid, Prepared, prepare
 from gridmap.io.mapping import FieldMapping, MappingProblem, apply_mapping, unknown_fields
 from gridmap.io.osm import OSM_LAYERS, is_osm_file, map_tags
 from gridmap.io.store import NOTHING_TO_IMPORT, ImportRejected, check_rows, import_rows
@@ -289,7 +289,7 @@ def check_source(
 
 
 def building_warnings(
-    checked: Checked, prepared: Any, bad: set[int], options: ImportOptions
+    checked: Checked, prepared: Prepared, bad: set[int], options: ImportOptions
 ) -> list[dict[str, Any]]:
     """Warnings about buildings that were taken: overlapping footprints, and
     households estimated because the data had none."""
