@@ -370,6 +370,7 @@ class Runner:
                     .values(
                         status="done",
                         result=result,
+                        done=func.coalesce(Job.total, Job.done),
                         payload=None,
                         finished_at=func.now(),
                         heartbeat_at=func.now(),

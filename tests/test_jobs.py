@@ -156,6 +156,7 @@ def test_coverage_as_a_job_matches_the_direct_answer(demo_app):
     assert first.status_code == 202 and first.headers["Preference-Applied"] == "respond-async"
     job = wait_done(client, first.headers["Location"], {})
     assert job["status"] == "done" and job["kind"] == "coverage"
+    assert job["progress"]["done"] == job["progress"]["total"] == 1
     assert job["result"] == direct.get_json()
 
 
