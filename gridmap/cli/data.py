@@ -104,6 +104,8 @@ def import_command(
       gridmap import shops.geojson --layer buildings --set use=commercial --on-invalid skip
       gridmap import poi.csv --layer stations --crs GCJ-02 --values kinds.yaml
     """
+    from sqlalchemy.exc import OperationalError
+
     from gridmap.io import FileProblem, ImportRejected
     from gridmap.io.importer import ImportOptions, import_path, options_for, write_report
     from gridmap.io.mapping import MappingProblem, build_mapping, pairs, read_mapping_file
@@ -139,7 +141,13 @@ def import_command(
             progress=lambda done, total: progress(layer, done, total),
         )
     except FileProblem as exc:
+        if report_path is not None:
+            write_report(report_path, {"refused": [{"index": None, "reason": str(exc)}]})
         raise click.ClickException(str(exc)) from exc
+    except OperationalError as exc:
+        # The database is down or unreachable; its first line says which (no row values).
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else "no connection"
+        raise click.ClickException(f"cannot reach the database: {first}") from exc
     except ImportRejected as exc:
         for problem in exc.problems:
             click.echo(_problem_line(problem), err=True)
