@@ -27,8 +27,8 @@ OVERLAP_SHARE = 0.01
 def areas_m2(polygons: Sequence[shapely.Geometry]) -> np.ndarray:
     """Areas (m²) of lon/lat polygons, in a Lambert equal-area projection centred on them.
 
-    One projection for the lot: within a city (tens of kilometres) its areas are
-    exact to well under 0.1%.
+    One projection for the lot; being equal-area, it keeps areas however wide the
+    file (only shapes far from its centre are distorted).
     """
     if len(polygons) == 0:
         return np.zeros(0)
