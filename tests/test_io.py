@@ -861,3 +861,17 @@ def test_skip_leaves_out_rows_whose_parent_was_left_out(engine, tmp_path):
     assert report.imported == 1
     assert [(p["index"], p["field"]) for p in report.skipped] == [(0, "level"), (1, "parent")]
     assert "no areas with code 'S1'" in report.skipped[1]["reason"]
+
+
+def test_a_nan_coordinate_is_named_by_its_feature_index():
+    from gridmap.geometry import parse_crs
+    from gridmap.io.files import SourceData
+    from gridmap.io.importer import ImportOptions, check_source
+
+    points = [shapely.Point(104.0 + i / 1000, 30.0) for i in range(3)]
+    points.append(shapely.Point(float("nan"), 30.0))
+    records = [{"code": f"P{i}", "use": "school"} for i in range(4)]
+    with pytest.raises(ImportRejected) as caught:
+        check_source(SourceData(points, records, parse_crs(None)), ImportOptions("buildings"))
+    (problem,) = caught.value.problems
+    assert problem["index"] == 3 and "not a finite number" in problem["reason"]

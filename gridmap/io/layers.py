@@ -402,7 +402,8 @@ def prepare(
             geom = geoms[index] if geoms is not None else None
             found = _checked_geometry(spec, geom, index, on_invalid, read_problems, repaired)
             if isinstance(found, list):
-                problems.extend({"index": index, "field": "geometry", **p} for p in found)
+                # A problem's own "index" (of a coordinate) must not hide the feature's.
+                problems.extend({**p, "index": index, "field": "geometry"} for p in found)
             else:
                 row.update(storage_geometry(spec, found))
         if spec.key and row.get(spec.key):
