@@ -280,6 +280,8 @@ class Runner:
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._workers: list[threading.Thread] = []
+        #: Jobs this runner's threads are working on now (only these get heartbeats).
+        self._running: set[str] = set()
 
     # -- life ------------------------------------------------------------------------
 
@@ -312,27 +314,36 @@ class Runner:
     # -- the loop --------------------------------------------------------------------
 
     def _loop(self) -> None:
+        unreachable = False
         while not self._stopped.is_set():
             try:
                 job_id = self.claim()
+                unreachable = False
             except Exception as exc:  # the database is down: wait and try again
-                log.warning("job runner cannot reach the database: %s", type(exc).__name__)
-                job_id = None
+                if not unreachable:  # once per outage, not once a second
+                    log.warning("job runner cannot reach the database: %s", type(exc).__name__)
+                unreachable, job_id = True, None
             if job_id is None:
                 self._wake.wait(POLL_S)
                 self._wake.clear()
                 continue
-            self.run(job_id)
+            try:
+                self.run(job_id)
+            except Exception as exc:  # the database went away while it ended the job:
+                # the job stays "running" until its heartbeat is stale, then it is failed
+                log.warning("job %s could not be ended: %s", job_id, type(exc).__name__)
 
     def _beat(self) -> None:
         while not self._stopped.wait(HEARTBEAT_S):
             try:
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        update(Job)
-                        .where(Job.runner == self.name, Job.status == "running")
-                        .values(heartbeat_at=func.now())
-                    )
+                working = list(self._running)
+                if working:
+                    with self.engine.begin() as conn:
+                        conn.execute(
+                            update(Job)
+                            .where(Job.id.in_(working), Job.status == "running")
+                            .values(heartbeat_at=func.now())
+                        )
                 self.fail_orphans()
             except Exception as exc:
                 log.warning("job heartbeat failed: %s", type(exc).__name__)
@@ -351,6 +362,13 @@ class Runner:
 
     def run(self, job_id: str) -> None:
         """Run one claimed job to done or failed."""
+        self._running.add(job_id)
+        try:
+            self._run(job_id)
+        finally:
+            self._running.discard(job_id)
+
+    def _run(self, job_id: str) -> None:
         with session_scope(self.engine) as session:
             job = session.get(Job, job_id)
             context = JobContext(
