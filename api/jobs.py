@@ -98,7 +98,9 @@ def job_body(job) -> dict[str, Any]:
 @bp.response(200, JobSchema)
 @problems(bp, 401, 403, 404)
 def read(job_id: str):
-    """A job's status, progress, and its result or error"""
+    """A job's status, progress, and its result or error
+
+    While the job is queued or running the answer has ``Retry-After: 1``."""
     if not JOB_ID.fullmatch(job_id):
         abort(404, message="no such job: job ids are 32 hexadecimal digits")
     with db_session() as session:
@@ -106,7 +108,9 @@ def read(job_id: str):
         if job is None:
             abort(404, message=f"no job {job_id}")
         require(job.read_role)
-        return job_body(job)
+        body = job_body(job)
+    # While it works, say when to look again (the page is cheap, but not free).
+    return body, 200, {"Retry-After": "1"} if body["status"] in ("queued", "running") else {}
 
 
 @bp.route("", methods=["GET"])

@@ -168,6 +168,8 @@ def test_the_same_coverage_asked_twice_is_one_job(demo_db_url):
     other = client.get(query + "&minutes=15", headers=ASYNC).get_json()
     assert first["id"] == second["id"] != other["id"]
     assert first["status"] == "queued"  # no runner in this process
+    page = client.get(f"/api/v1/jobs/{first['id']}")
+    assert page.status_code == 200 and page.headers["Retry-After"] == "1"
 
 
 def test_one_client_cannot_fill_the_queue(demo_db_url):
