@@ -85,7 +85,7 @@ def check_request() -> Response | None:
         return None
     takes_files = (request.endpoint or "").endswith(FILE_ENDPOINT_SUFFIX)
     repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
-    if repeated and not takes_files:  # imports take map= and set= more than once
+    if repeated:  # no parameter of this API is a list: a second value would be dropped
         return problem(
             400,
             "Bad Request",
