@@ -34,7 +34,7 @@ timeout = 120
 graceful_timeout = 30
 keepalive = 5
 #: Longest request line (method, path and query): gunicorn's most. Longer ones are
-#: answered 414 as problem+json (below); the app reads query strings of 2 kB at most.
+#: answered 414 as problem+json (below); the app reads query strings of 8,000 bytes.
 limit_request_line = 8190
 #: Most header fields and longest header field of a request: gunicorn's defaults.
 limit_request_fields = 100
@@ -46,9 +46,10 @@ def write_problem(sock: Any, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn's own refusal (bad request line, headers too large) as problem+json.
 
     Replaces ``gunicorn.util.write_error``, whose answer is an HTML page. The detail
-    is gunicorn's message cut to 200 characters; the request itself is not echoed.
+    is gunicorn's message without the part of the request it quotes (a request line
+    may carry anything), so nothing the client sent is echoed.
     """
-    detail = (mesg or reason)[:200]
+    detail = (mesg.split("'", 1)[0].strip() or reason)[:200]
     if status_int == 414:
         detail = f"the request line is longer than {limit_request_line} bytes"
     elif status_int == 431:
