@@ -214,7 +214,7 @@ def test_concurrent_edits_of_neighbouring_grids(db_url, layout, engine, tmp_path
     """Six clients rename three neighbouring grids for 3 s over real HTTP, each with
     the ETag it read: every accepted change is one revision, versions have no gap."""
     token = bearer(_token(db_url))
-    accepted: dict[int, dict[int, str]] = {grid_id: {} for grid_id in layout.values()}
+    accepted: dict[int, list[tuple[int, str]]] = {grid_id: [] for grid_id in layout.values()}
     refused = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -237,7 +237,7 @@ def test_concurrent_edits_of_neighbouring_grids(db_url, layout, engine, tmp_path
                 )
                 with lock:
                     if status == 200:
-                        accepted[grid_id][int(headers["ETag"].strip('"'))] = name
+                        accepted[grid_id].append((int(headers["ETag"].strip('"')), name))
                     else:
                         refused.append(status)
 
@@ -252,7 +252,9 @@ def test_concurrent_edits_of_neighbouring_grids(db_url, layout, engine, tmp_path
     assert set(refused) <= {412}, refused
     assert sum(len(v) for v in accepted.values()) > 10
     with engine.connect() as conn:
-        for grid_id, names in accepted.items():
+        for grid_id, answered in accepted.items():
+            names = dict(answered)
+            assert len(names) == len(answered)  # no two accepted changes share a version
             revisions = conn.execute(
                 text(
                     "SELECT version, before, after FROM grid_revisions "
