@@ -124,6 +124,10 @@ def test_database_stopped_under_load(own_cluster: Cluster, tmp_path: Path):
             thread.join(timeout=20)
 
     statuses = {status for _, status, _, _ in answers}
+    print(
+        f"{len(answers)} answers, {sum(a[1] == 503 for a in answers)} of them 503, "
+        f"{len(acknowledged)} writes acknowledged, first 200 {first_ok} s after restart"
+    )
     assert statuses <= {200, 201, 503}, statuses
     unavailable = [a for a in answers if a[1] == 503]
     assert unavailable, "the outage was not seen"
