@@ -31,8 +31,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the API and maps with gunicorn (Ctrl-C stops it; the database keeps running).
 
     Each worker serves several requests at once on threads, so slow requests never
-    starve /health, and runs background jobs (large imports, city-wide coverage,
-    redraws of large communities) on a runner thread of its own.
+    starve /health; background jobs (large imports, city-wide coverage, redraws of
+    large communities) run in a job process beside the workers.
     """
     gunicorn = Path(sys.executable).with_name("gunicorn")
     args = [
@@ -47,5 +47,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         str(threads),
         "api:create_app()",
     ]
-    click.echo(f"serving gridmap at http://{host}:{port} ({workers} workers x {threads} threads)")
+    click.echo(
+        f"serving gridmap at http://{host}:{port} ({workers} workers x {threads} threads, "
+        "and a job process)"
+    )
     os.execv(args[0], args)
