@@ -108,32 +108,27 @@ class NetworkSchema(ma.Schema):
     )
 
 
-class CoverageCollectionSchema(FeatureCollectionSchema):
+class CoverageQuestionSchema(ma.Schema):
+    """The question a coverage answer answers, and what to know of its network."""
+
+    area = ma.fields.String()
+    kind = ma.fields.String()
+    minutes = ma.fields.Float()
+    distance_m = ma.fields.Float()
+    method = ma.fields.String()
+    network = ma.fields.Nested(
+        NetworkSchema, allow_none=True, metadata={"description": "None: no network was built"}
+    )
+    warnings = ma.fields.List(ma.fields.String())
+
+
+class CoverageCollectionSchema(FeatureCollectionSchema, CoverageQuestionSchema):
     """Features of a coverage answer, with the question they answer."""
 
-    area = ma.fields.String()
-    kind = ma.fields.String()
-    minutes = ma.fields.Float()
-    distance_m = ma.fields.Float()
-    method = ma.fields.String()
-    network = ma.fields.Nested(
-        NetworkSchema, allow_none=True, metadata={"description": "None: no network was built"}
-    )
-    warnings = ma.fields.List(ma.fields.String())
 
-
-class CoverageSchema(ma.Schema):
+class CoverageSchema(CoverageQuestionSchema):
     """Coverage of an area."""
 
-    area = ma.fields.String()
-    kind = ma.fields.String()
-    minutes = ma.fields.Float()
-    distance_m = ma.fields.Float()
-    method = ma.fields.String()
-    network = ma.fields.Nested(
-        NetworkSchema, allow_none=True, metadata={"description": "None: no network was built"}
-    )
-    warnings = ma.fields.List(ma.fields.String())
     summary = ma.fields.Nested(TotalsSchema)
     communities = ma.fields.List(ma.fields.Nested(TotalsSchema))
     grids = ma.fields.List(ma.fields.Nested(TotalsSchema))

@@ -112,7 +112,7 @@ def case_network_gridmap(scale, with_buildings=False):
     elapsed = time.perf_counter() - t
     # Junction nodes come first, in the order of their sorted coordinates.
     junctions = np.unique(np.concatenate([starts, ends]), axis=0)
-    node_distance = result.distance[:len(junctions)]
+    node_distance = result.distance[: len(junctions)]
     return elapsed, float(np.round(node_distance, 3).sum())
 
 
@@ -123,7 +123,7 @@ def case_network_gridmap_with_buildings(scale):
 def _junction_index(starts, ends):
     junctions, inverse = np.unique(np.concatenate([starts, ends]), axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    return junctions, inverse[:len(starts)], inverse[len(starts):]
+    return junctions, inverse[: len(starts)], inverse[len(starts) :]
 
 
 def case_network_networkx(scale):
@@ -134,8 +134,9 @@ def case_network_networkx(scale):
     lookup = {tuple(p): k for k, p in enumerate(junctions)}
     t = time.perf_counter()
     graph = nx.Graph()
-    graph.add_weighted_edges_from(zip(u.tolist(), v.tolist(),
-                                      np.hypot(*(ends - starts).T).tolist(), strict=True))
+    graph.add_weighted_edges_from(
+        zip(u.tolist(), v.tolist(), np.hypot(*(ends - starts).T).tolist(), strict=True)
+    )
     sources = [lookup[tuple(p)] for p in stations]
     lengths = nx.multi_source_dijkstra_path_length(graph, sources)
     distance = np.array([lengths.get(k, np.inf) for k in range(len(junctions))])
@@ -149,9 +150,14 @@ def case_network_pandana(scale):
     starts, ends, _, stations = _road_graph(scale)
     junctions, u, v = _junction_index(starts, ends)
     t = time.perf_counter()
-    net = pandana.Network(pd.Series(junctions[:, 0]), pd.Series(junctions[:, 1]),
-                          pd.Series(u), pd.Series(v),
-                          pd.DataFrame({"w": np.hypot(*(ends - starts).T)}), twoway=True)
+    net = pandana.Network(
+        pd.Series(junctions[:, 0]),
+        pd.Series(junctions[:, 1]),
+        pd.Series(u),
+        pd.Series(v),
+        pd.DataFrame({"w": np.hypot(*(ends - starts).T)}),
+        twoway=True,
+    )
     # Beyond any nearest station here (800 m at full scale; the answers are compared).
     reach = 1_000.0
     net.precompute(reach)
@@ -179,8 +185,11 @@ def case_siting_spopt(scale):
     t = time.perf_counter()
     model = MCLP.from_cost_matrix(cost, weights, radius, k)
     model.solve(pulp.PULP_CBC_CMD(msg=False))
-    covered = weights[(cost[:, model.fac_vars_chosen()] <= radius).any(axis=1)].sum() \
-        if hasattr(model, "fac_vars_chosen") else None
+    covered = (
+        weights[(cost[:, model.fac_vars_chosen()] <= radius).any(axis=1)].sum()
+        if hasattr(model, "fac_vars_chosen")
+        else None
+    )
     if covered is None:
         chosen = [j for j, var in enumerate(model.fac_vars) if var.value() > 0.5]
         covered = weights[(cost[:, chosen] <= radius).any(axis=1)].sum()
@@ -189,12 +198,17 @@ def case_siting_spopt(scale):
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 GROUPS = [
-    ("straight-line nearest, {b:,} buildings x {s:,} stations", "euclid_gridmap",
-     ["euclid_geopandas"]),
-    ("walking distance to nearest station, {e:,} road edges", "network_gridmap",
-     ["network_networkx", "network_pandana", "network_gridmap_with_buildings"]),
-    ("maximal covering, {d:,} demand x {c:,} candidates, k=10", "siting_gridmap",
-     ["siting_spopt"]),
+    (
+        "straight-line nearest, {b:,} buildings x {s:,} stations",
+        "euclid_gridmap",
+        ["euclid_geopandas"],
+    ),
+    (
+        "walking distance to nearest station, {e:,} road edges",
+        "network_gridmap",
+        ["network_networkx", "network_pandana", "network_gridmap_with_buildings"],
+    ),
+    ("maximal covering, {d:,} demand x {c:,} candidates, k=10", "siting_gridmap", ["siting_spopt"]),
 ]
 
 
@@ -205,14 +219,18 @@ CASE_TIMEOUT = 600
 def run_case(name: str, scale: float) -> dict:
     """Run one case in a child process; its time, peak memory and answer."""
     try:
-        child = subprocess.run([sys.executable, __file__, "--case", name, "--scale", str(scale)],
-                               capture_output=True, text=True, timeout=CASE_TIMEOUT)
+        child = subprocess.run(
+            [sys.executable, __file__, "--case", name, "--scale", str(scale)],
+            capture_output=True,
+            text=True,
+            timeout=CASE_TIMEOUT,
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"did not finish in {CASE_TIMEOUT} s"}
     if child.returncode != 0:
         return {"error": (child.stderr.strip().splitlines() or ["failed"])[-1]}
     # Some peers print progress on stdout too: the answer is the last JSON object.
-    return json.loads(child.stdout[child.stdout.rindex("{"):])
+    return json.loads(child.stdout[child.stdout.rindex("{") :])
 
 
 def main() -> None:
@@ -229,33 +247,49 @@ def main() -> None:
 
     starts, _, buildings, stations = town(args.scale)
     cost, _, _, _ = siting_instance(args.scale)
-    sizes = {"b": len(buildings), "s": len(stations), "e": len(starts), "d": cost.shape[0],
-             "c": cost.shape[1]}
-    lines = [f"# gridmap benchmarks (scale {args.scale:g})", "",
-             f"Run with `python scripts/bench.py --scale {args.scale:g}` on "
-             f"{platform.machine()}, Python {platform.python_version()}, "
-             f"{time.strftime('%Y-%m-%d')}. Each case runs in its own process; the ratio is "
-             "the peer's time over gridmap's in this same run (above 1: gridmap is faster); "
-             "`same answer` compares the summed distances (to the millimetre) or the "
-             "covered weight.", ""]
+    sizes = {
+        "b": len(buildings),
+        "s": len(stations),
+        "e": len(starts),
+        "d": cost.shape[0],
+        "c": cost.shape[1],
+    }
+    lines = [
+        f"# gridmap benchmarks (scale {args.scale:g})",
+        "",
+        f"Run with `python scripts/bench.py --scale {args.scale:g}` on "
+        f"{platform.machine()}, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}. Each case runs in its own process; the ratio is "
+        "the peer's time over gridmap's in this same run (above 1: gridmap is faster); "
+        "`same answer` compares the summed distances (to the millimetre) or the "
+        "covered weight.",
+        "",
+    ]
     for title, ours, peers in GROUPS:
         print(f"{title.format(**sizes)} ...", file=sys.stderr)
         mine = run_case(ours, args.scale)
-        lines += [f"## {title.format(**sizes)}", "",
-                  "| engine | seconds | peak MB | x gridmap time | same answer |",
-                  "|---|---:|---:|---:|---|",
-                  f"| gridmap | {mine.get('seconds', float('nan')):.2f} | "
-                  f"{mine.get('peak_mb', float('nan')):.0f} | 1.00 | - |"]
+        lines += [
+            f"## {title.format(**sizes)}",
+            "",
+            "| engine | seconds | peak MB | x gridmap time | same answer |",
+            "|---|---:|---:|---:|---|",
+            f"| gridmap | {mine.get('seconds', float('nan')):.2f} | "
+            f"{mine.get('peak_mb', float('nan')):.0f} | 1.00 | - |",
+        ]
         for peer in peers:
             theirs = run_case(peer, args.scale)
             if "error" in theirs or "error" in mine:
-                lines.append(f"| {peer.split('_', 1)[1]} | - | - | - | "
-                             f"{theirs.get('error') or mine.get('error')} |")
+                lines.append(
+                    f"| {peer.split('_', 1)[1]} | - | - | - | "
+                    f"{theirs.get('error') or mine.get('error')} |"
+                )
                 continue
             same = abs(theirs["answer"] - mine["answer"]) <= 1e-6 * max(1, abs(mine["answer"]))
-            lines.append(f"| {peer.split('_', 1)[1]} | {theirs['seconds']:.2f} | "
-                         f"{theirs['peak_mb']:.0f} | {theirs['seconds'] / mine['seconds']:.1f} | "
-                         f"{'yes' if same else 'NO'} |")
+            lines.append(
+                f"| {peer.split('_', 1)[1]} | {theirs['seconds']:.2f} | "
+                f"{theirs['peak_mb']:.0f} | {theirs['seconds'] / mine['seconds']:.1f} | "
+                f"{'yes' if same else 'NO'} |"
+            )
         lines.append("")
     text = "\n".join(lines)
     print(text)

@@ -11,24 +11,28 @@ from tqdm import tqdm
 from gridmap.cli.common import transaction
 from gridmap.models import STATION_KINDS
 
-
-@click.command()
-@click.argument("code")
-@click.option("--kind", type=click.Choice(list(STATION_KINDS)), required=True)
-@click.option("--minutes", type=float, default=10, show_default=True)
-@click.option(
+METHOD = click.option(
     "--method",
     type=click.Choice(["auto", "network", "euclidean"]),
     default="auto",
     show_default=True,
+    help="Walking on the road network, straight line, or network when it holds together.",
 )
-@click.option(
+JUNCTIONS = click.option(
     "--junctions",
     type=click.Choice(["vertices", "crossings"]),
     help="Where roads join: where they share a vertex (the default setting, as "
     "OpenStreetMap ways do) or also where lines cross at one level (centrelines "
     "digitised without shared vertices).",
 )
+
+
+@click.command()
+@click.argument("code")
+@click.option("--kind", type=click.Choice(list(STATION_KINDS)), required=True)
+@click.option("--minutes", type=float, default=10, show_default=True)
+@METHOD
+@JUNCTIONS
 @click.option(
     "--geojson",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -127,19 +131,8 @@ def echo_network(net: dict[str, Any] | None, warnings: list[str]) -> None:
 @click.option("--k", "k", type=int, help="Maximal covering: this many new sites.")
 @click.option("--share", type=float, help="Set covering: reach this share (default 1).")
 @click.option("--minutes", type=float, default=10, show_default=True)
-@click.option(
-    "--method",
-    type=click.Choice(["auto", "network", "euclidean"]),
-    default="auto",
-    show_default=True,
-)
-@click.option(
-    "--junctions",
-    type=click.Choice(["vertices", "crossings"]),
-    help="Where roads join: where they share a vertex (the default setting, as "
-    "OpenStreetMap ways do) or also where lines cross at one level (centrelines "
-    "digitised without shared vertices).",
-)
+@METHOD
+@JUNCTIONS
 @click.option("--uses", help="Candidate buildings of these uses, comma-separated.")
 @click.option("--spacing", type=float, help="Candidate road junctions on this spacing (m).")
 @click.option("--time-limit", type=float, default=30, show_default=True)

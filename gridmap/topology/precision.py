@@ -19,17 +19,22 @@ from gridmap.settings import PRECISION_M, SEGMENT_M
 from gridmap.topology.edits import METRES_PER_DEGREE
 
 
-def _segmentize(geoms, max_length: float):
-    """Geometries (or an array, ``None`` kept) with no segment longer than ``max_length``."""
+def _each_known(geoms, operation):
+    """``operation`` applied to one geometry or to an array's non-``None`` members."""
     if geoms is None:
         return None
     if isinstance(geoms, np.ndarray):
         out = geoms.copy()
         known = np.array([g is not None for g in geoms], dtype=bool)
         if known.any():
-            out[known] = shapely.segmentize(geoms[known].astype(object), max_length)
+            out[known] = operation(geoms[known].astype(object))
         return out
-    return shapely.segmentize(geoms, max_length)
+    return operation(geoms)
+
+
+def _segmentize(geoms, max_length: float):
+    """Geometries (or an array, ``None`` kept) with no segment longer than ``max_length``."""
+    return _each_known(geoms, lambda g: shapely.segmentize(g, max_length))
 
 
 def metric(frame: MetricFrame, geoms, precision_m: float | None = PRECISION_M):
@@ -47,15 +52,7 @@ def metric(frame: MetricFrame, geoms, precision_m: float | None = PRECISION_M):
 
 def snapped(geoms, precision_m: float = PRECISION_M):
     """Geometries (one or an array; ``None`` kept) on a grid of ``precision_m``, valid."""
-    if geoms is None:
-        return None
-    if isinstance(geoms, np.ndarray):
-        out = geoms.copy()
-        known = np.array([g is not None for g in geoms], dtype=bool)
-        if known.any():
-            out[known] = shapely.set_precision(geoms[known].astype(object), precision_m)
-        return out
-    return shapely.set_precision(geoms, precision_m)
+    return _each_known(geoms, lambda g: shapely.set_precision(g, precision_m))
 
 
 def significant(pieces: np.ndarray, area_tolerance_m2: float, sliver_m: float) -> np.ndarray:
