@@ -24,6 +24,12 @@ from typing import Any
 
 from gunicorn import util
 
+from gridmap.logs import install as install_log_scrubbing
+
+# The arbiter reads this file before it forks: scrubbing from here covers its own log
+# lines and a worker's boot traceback, which come before the app is made.
+install_log_scrubbing()
+
 worker_class = "gthread"
 #: Requests one worker serves at once; slow ones leave the rest to short reads.
 threads = int(os.environ.get("GRIDMAP_THREADS", "8"))
