@@ -413,30 +413,36 @@ def test_helsinki_coverage_through_import_and_analysis_matches_networkx(helsinki
 
 
 def test_helsinki_imported_from_osm_walks_like_networkx(engine, db_url, tmp_path):
-    """``gridmap import Helsinki.osm.pbf`` for roads, buildings and stations (and a
-    community drawn around them), then ``gridmap coverage``; the reference walks the
+    """The README's tour: the shipped areas, ``gridmap import Helsinki.osm.pbf`` for
+    roads, buildings and stations, then ``gridmap coverage`` and ``render``; the reference walks the
     walkable roads as stored, split here at OSM coordinates used more than once."""
     from sqlalchemy import text
 
     from tests.helpers import cli_env, run_cli
 
     env = cli_env(db_url)
-    lonlat = shapely.get_coordinates(load_extract(HELSINKI).ways)
-    area = shapely.box(*lonlat.min(axis=0), *lonlat.max(axis=0)).buffer(0.002)
-    community = tmp_path / "community.geojson"
-    community.write_text(
-        _feature_collection(
-            np.array([area]), [{"code": "HEL", "name": "Helsinki centre", "level": "community"}]
-        )
-    )
-    run_cli("import", str(community), "--layer", "areas", env=env)
+    # The README's tour, line by line: the shipped street and community, then the extract.
+    run_cli("import", str(OSM / "helsinki-areas.geojson"), "--layer", "areas", env=env)
     run_cli("import", str(HELSINKI), "--layer", "roads", env=env)
     run_cli("import", str(HELSINKI), "--layer", "buildings", "--on-invalid", "repair", env=env)
     run_cli("import", str(HELSINKI), "--layer", "stations", env=env)
     out = tmp_path / "coverage.geojson"
     table = run_cli(
-        "coverage", "HEL", "--kind", "health_station", "--geojson", str(out), env=env
+        "coverage", "HEL01", "--kind", "health_station", "--geojson", str(out), env=env
     ).stdout
+    page = tmp_path / "coverage.html"
+    run_cli(
+        "render",
+        "HEL01",
+        "--layer",
+        "coverage",
+        "--kind",
+        "health_station",
+        "-o",
+        str(page),
+        env=env,
+    )
+    assert "leaflet" in page.read_text(encoding="utf-8").lower()  # the tour's map is written
     assert "(500 m, network)" in table.splitlines()[0]
     assert "warning" not in table
 
