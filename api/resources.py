@@ -195,7 +195,8 @@ def list_args_schema(layer: str, filters: dict[str, ma.fields.Field]) -> type[ma
         fields["area"] = Text(
             load_default=None,
             metadata={
-                "description": "Street or community code (a street includes its communities)"
+                "description": "Area code of any level: city, district, street or community "
+                "(an area includes every area below it)"
             },
         )
     fields.update(filters)

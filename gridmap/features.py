@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import shapely
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -95,8 +95,17 @@ def _filter_column(spec: LayerSpec):
 
 
 def area_exists(session: Session, code: str) -> bool:
-    """Whether a street or community has this code."""
+    """Whether an area (city, district, street or community) has this code."""
     return session.scalar(select(Area.id).where(Area.code == code)) is not None
+
+
+def area_and_descendants(code: str) -> Select:
+    """SELECT of the ids of the area with this code and of every area below it
+    (a city's districts, their streets and their communities)."""
+    tree = select(Area.id).where(Area.code == code).cte("area_tree", recursive=True)
+    below = aliased(Area)
+    tree = tree.union_all(select(below.id).where(below.parent_id == tree.c.id))
+    return select(tree.c.id)
 
 
 def _lon_lat_bounds(geom: shapely.Geometry) -> bool:
@@ -175,13 +184,10 @@ def _apply_filters(spec: LayerSpec, query: Select, filters: Query) -> Select:
         query = query.where(func.ST_Intersects(_filter_column(spec), envelope))
     if filters.area is not None:
         area = select(Area.id, Area.geom).where(Area.code == filters.area).subquery()
-        children = select(Area.id).where(Area.parent_id.in_(select(area.c.id)))
         if spec.name == "grids":
-            query = query.where(
-                or_(Grid.community_id.in_(select(area.c.id)), Grid.community_id.in_(children))
-            )
+            query = query.where(Grid.community_id.in_(area_and_descendants(filters.area)))
         elif spec.name == "areas":
-            query = query.where(or_(Area.id.in_(select(area.c.id)), Area.id.in_(children)))
+            query = query.where(Area.id.in_(area_and_descendants(filters.area)))
         elif spec.geometry:
             query = query.where(
                 func.ST_Intersects(_filter_column(spec), select(area.c.geom).scalar_subquery())
@@ -195,7 +201,7 @@ def select_features(session: Session, spec: LayerSpec, filters: Query | None = N
     Parameters
     ----------
     filters
-        Area (a street includes its communities), bbox in lon/lat, equality
+        Area (an area includes every area below it), bbox in lon/lat, equality
         filters by field name, retired grids, and ``limit``/``offset``.
     """
     filters = filters or Query()

@@ -30,7 +30,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from gridmap.settings import STORAGE_SRID
 
-AREA_LEVELS = ("street", "community")
+#: Area levels from the top: a city holds districts, a district streets, a street communities.
+AREA_LEVELS = ("city", "district", "street", "community")
 GRID_KINDS = ("master", "general", "micro", "dedicated")
 PLACE_TYPES = ("new_build", "urban_village", "old_compound", "work_unit", "suburban")
 DEDICATED_CATEGORIES = (
@@ -93,7 +94,8 @@ class Base(DeclarativeBase):
 
 
 class Area(Base):
-    """A street (街道) or a community (社区) with its boundary."""
+    """A city (市), district (区/县), street (街道) or community (社区) with its boundary;
+    ``parent`` is the area one level up."""
 
     __tablename__ = "areas"
     __table_args__ = (

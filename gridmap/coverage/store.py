@@ -1,20 +1,35 @@
-"""Loading an area's buildings, stations and roads from PostGIS into arrays, once."""
+"""Loading an area's buildings, stations and roads from PostGIS into arrays, once.
+
+Every query here lets the GiST indexes answer: areas of any level (a community, a
+street, a district, a whole city) are matched with ``ST_Intersects`` on geometry,
+and "within so many metres" is a bounding-box test in degrees (``&&`` with
+``ST_Expand``, wide enough for the metres at the area's latitude) before the exact
+test on the spheroid (:func:`within_metres`). ``ST_DWithin`` on geography alone
+cannot use the geometry index and read every road of a city for each call.
+Geometry comes as WKB in bulk and is decoded by shapely in one call per column;
+each building's grid and community are found in one STRtree query over the area's
+grids and communities.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from geoalchemy2.shape import to_shape
-from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session
 
 from gridmap.coverage.network import road_levels
 from gridmap.features import NotFound
 from gridmap.geometry import MetricFrame
 from gridmap.models import Area, Building, Grid, Road, Station
 from gridmap.topology.checks import COMMUNITY_TILES
+
+#: Metres in a degree of latitude, rounded down from its shortest (110,574 m at the
+#: equator on WGS 84), so a box this many degrees wide holds at least the metres asked.
+METRES_PER_DEGREE = 110_000.0
 
 
 @dataclass
@@ -26,9 +41,23 @@ class BuildingArrays:
     households: np.ndarray
     population: np.ndarray
     xy: np.ndarray
-    shapes_m: np.ndarray  # footprint, or the point where there is none
     grid: np.ndarray  # code of the general or dedicated grid holding the point, or None
     community: np.ndarray  # code of the community holding the point, or None
+    frame: MetricFrame | None = None
+    shapes_lonlat: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    _shapes_m: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def shapes_m(self) -> np.ndarray:
+        """Footprint, or the point where there is none, in metres (projected when
+        first asked: a summary does not need them)."""
+        if self._shapes_m is None:
+            self._shapes_m = (
+                self.frame.to_metric(self.shapes_lonlat)
+                if self.frame is not None and len(self.shapes_lonlat)
+                else np.array([], dtype=object)
+            )
+        return self._shapes_m
 
 
 @dataclass
@@ -61,65 +90,143 @@ def _xy(points: np.ndarray) -> np.ndarray:
     return shapely.get_coordinates(points) if len(points) else np.zeros((0, 2))
 
 
-def load_area(session: Session, code: str, kind: str, reach_m: float) -> AreaData:
+def within_metres(
+    column: ColumnElement,
+    area: ColumnElement,
+    metres: float,
+    bounds: tuple[float, float, float, float],
+) -> ColumnElement:
+    """SQL: ``column`` lies within ``metres`` of ``area`` on the spheroid, tested first
+    against ``area``'s box grown by as many degrees as those metres can span, so the
+    GiST index on ``column`` answers.
+
+    Parameters
+    ----------
+    column, area
+        Geometries in lon/lat (EPSG:4326); ``area`` a value or scalar subquery.
+    metres
+        The distance on the spheroid (``ST_DWithin`` on geography).
+    bounds
+        ``area``'s bounds in degrees (min lon, min lat, max lon, max lat): the box is
+        widest in longitude at the latitude farthest from the equator.
+
+    Returns
+    -------
+    sqlalchemy.ColumnElement
+        ``column && ST_Expand(area, dx, dy) AND (ST_Intersects(column, area) OR
+        ST_DWithin(Geography(column), Geography(area), metres))``; what lies in the
+        area is never measured.
+    """
+    dy = metres / METRES_PER_DEGREE
+    latitude = min(max(abs(bounds[1]), abs(bounds[3])) + dy, 89.0)
+    dx = min(metres / (METRES_PER_DEGREE * math.cos(math.radians(latitude))), 360.0)
+    return and_(
+        column.op("&&")(func.ST_Expand(area, dx, dy)),
+        or_(
+            func.ST_Intersects(column, area),
+            func.ST_DWithin(func.Geography(column), func.Geography(area), metres),
+        ),
+    )
+
+
+def _holder_codes(points: np.ndarray, polygons: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The least code of the polygons holding each point (``None`` where none does),
+    as ``min(code)`` over ``ST_Intersects`` gives it."""
+    holder = np.full(len(points), None, dtype=object)
+    if not len(points) or not len(polygons):
+        return holder
+    point_of, polygon_of = shapely.STRtree(polygons).query(points, predicate="intersects")
+    if len(point_of):
+        # Sort by point, then code, and keep each point's first.
+        order = np.lexsort((codes[polygon_of].astype(str), point_of))
+        point_of, polygon_of = point_of[order], polygon_of[order]
+        first = np.concatenate([[True], point_of[1:] != point_of[:-1]])
+        holder[point_of[first]] = codes[polygon_of[first]]
+    return holder
+
+
+def _polygons(session: Session, query) -> tuple[np.ndarray, np.ndarray]:
+    rows = session.execute(query).all()
+    codes = np.array([r[0] for r in rows], dtype=object)
+    return _wkb([r[1] for r in rows]), codes
+
+
+def load_area(
+    session: Session, code: str, kind: str, reach_m: float, roads: bool = True
+) -> AreaData:
     """Buildings in the area, stations of ``kind`` and walkable roads (with their
     levels) within reach of it.
 
     Stations and roads just outside the area count: residents cross its edge.
+
+    Parameters
+    ----------
+    code
+        Code of an area of any level (community, street, district, city).
+    reach_m
+        Metres beyond the area's edge from which stations and roads are taken.
+    roads
+        Whether to load the roads (not needed for straight-line coverage).
+
+    Raises
+    ------
+    gridmap.features.NotFound
+        No area with that code.
     """
-    area = session.scalar(select(Area).where(Area.code == code))
-    if area is None:
+    found = session.execute(
+        select(Area.id, func.ST_AsBinary(Area.geom)).where(Area.code == code)
+    ).first()
+    if found is None:
         raise NotFound(f"no area with code {code!r}")
-    frame = MetricFrame(to_shape(area.geom))
-    area_geom = select(Area.geom).where(Area.id == area.id).scalar_subquery()
-    grid = aliased(Grid)
-    community = aliased(Area)
+    area_lonlat = shapely.from_wkb(bytes(found[1]))
+    frame = MetricFrame(area_lonlat)
+    area_geom = select(Area.geom).where(Area.id == found[0]).scalar_subquery()
     rows = session.execute(
         select(
             Building.id,
             Building.code,
             Building.households,
             Building.population,
-            func.ST_AsBinary(Building.point),
+            func.ST_X(Building.point),
+            func.ST_Y(Building.point),
             func.ST_AsBinary(func.coalesce(Building.footprint, Building.point)),
-            func.min(grid.code),
-            func.min(community.code),
-        )
-        .outerjoin(
-            grid,
-            and_(
-                grid.active,
-                grid.kind.in_(COMMUNITY_TILES),
-                func.ST_Intersects(grid.geom, Building.point),
-            ),
-        )
-        .outerjoin(
-            community,
-            and_(
-                community.level == "community", func.ST_Intersects(community.geom, Building.point)
-            ),
         )
         .where(Building.households > 0, func.ST_Intersects(Building.point, area_geom))
-        .group_by(Building.id)
         .order_by(Building.id)
     ).all()
-    columns = list(zip(*rows, strict=True)) if rows else [[]] * 8
-    points = frame.to_metric(_wkb(columns[4]))
+    columns = list(zip(*rows, strict=True)) if rows else [[]] * 7
+    lonlat = np.column_stack([np.array(columns[4], dtype=float), np.array(columns[5], dtype=float)])
+    points = shapely.points(lonlat) if len(rows) else np.array([], dtype=object)
+    grids, grid_codes = _polygons(
+        session,
+        select(Grid.code, func.ST_AsBinary(Grid.geom)).where(
+            Grid.active,
+            Grid.kind.in_(COMMUNITY_TILES),
+            func.ST_Intersects(Grid.geom, area_geom),
+        ),
+    )
+    communities, community_codes = _polygons(
+        session,
+        select(Area.code, func.ST_AsBinary(Area.geom)).where(
+            Area.level == "community", func.ST_Intersects(Area.geom, area_geom)
+        ),
+    )
     buildings = BuildingArrays(
         ids=np.array(columns[0], dtype=np.int64),
         codes=np.array(columns[1], dtype=object),
         households=np.array(columns[2], dtype=np.int64),
         population=np.array(columns[3], dtype=np.int64),
-        xy=_xy(points),
-        shapes_m=frame.to_metric(_wkb(columns[5])),
-        grid=np.array(columns[6], dtype=object),
-        community=np.array(columns[7], dtype=object),
+        xy=_xy(frame.to_metric(points)) if len(rows) else np.zeros((0, 2)),
+        grid=_holder_codes(points, grids, grid_codes),
+        community=_holder_codes(points, communities, community_codes),
+        frame=frame,
+        shapes_lonlat=_wkb(columns[6]),
     )
 
-    near = func.ST_DWithin(func.Geography(Station.geom), func.Geography(area_geom), reach_m)
+    bounds = area_lonlat.bounds
     station_rows = session.execute(
         select(Station.id, Station.name, Station.capacity, func.ST_AsBinary(Station.geom))
-        .where(Station.kind == kind, near)
+        .where(Station.kind == kind, within_metres(Station.geom, area_geom, reach_m, bounds))
         .order_by(Station.id)
     ).all()
     stations = StationArrays(
@@ -129,18 +236,19 @@ def load_area(session: Session, code: str, kind: str, reach_m: float) -> AreaDat
         xy=_xy(frame.to_metric(_wkb([r[3] for r in station_rows]))),
     )
 
-    road_rows = session.execute(
-        select(func.ST_AsBinary(Road.geom), Road.bridge, Road.tunnel, Road.layer)
-        .where(
-            Road.walkable,
-            func.ST_DWithin(func.Geography(Road.geom), func.Geography(area_geom), reach_m),
-        )
-        .order_by(Road.id)
-    ).all()
+    road_rows = (
+        session.execute(
+            select(func.ST_AsBinary(Road.geom), Road.bridge, Road.tunnel, Road.layer)
+            .where(Road.walkable, within_metres(Road.geom, area_geom, reach_m, bounds))
+            .order_by(Road.id)
+        ).all()
+        if roads
+        else []
+    )
     road_columns = list(zip(*road_rows, strict=True)) if road_rows else [[]] * 4
     return AreaData(
         frame,
-        frame.to_metric(to_shape(area.geom)),
+        frame.to_metric(area_lonlat),
         buildings,
         stations,
         frame.to_metric(_wkb(road_columns[0])),

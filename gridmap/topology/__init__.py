@@ -17,7 +17,7 @@ from shapely.geometry import mapping
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gridmap.features import NotFound
+from gridmap.features import NotFound, area_and_descendants
 from gridmap.geometry import MetricFrame
 from gridmap.models import Area, Building, Grid
 from gridmap.settings import LayoutRules
@@ -73,7 +73,12 @@ def _communities(session: Session, code: str) -> list[Area]:
         raise NotFound(f"no area with code {code!r}")
     if area.level == "community":
         return [area]
-    return list(session.scalars(select(Area).where(Area.parent_id == area.id).order_by(Area.code)))
+    below = area_and_descendants(code)
+    return list(
+        session.scalars(
+            select(Area).where(Area.id.in_(below), Area.level == "community").order_by(Area.code)
+        )
+    )
 
 
 def load_buildings(session: Session, community: Area) -> Buildings:
