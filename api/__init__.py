@@ -111,6 +111,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         maps,
         planning,
         plans,
+        reports,
         roads,
         stations,
         tokens,
@@ -167,6 +168,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         coverage,
         planning,
         plans,
+        reports,
         tokens,
     ):
         api.register_blueprint(module.bp)

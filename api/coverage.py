@@ -15,7 +15,9 @@ from api.database import db_session
 from api.errors import problems
 from api.geojson import GEOJSON, FeatureCollectionSchema, geojson_response
 from api.jobs import JobSchema, accepted, wants_job
+from api.reports import file_response, file_responses, format_field, made_note, wanted_format
 from api.resources import DEFAULT_LIMIT, MAX_LIMIT, Text, next_links
+from gridmap import report_store, reports
 from gridmap.coverage import JUNCTION_RULES, METHODS, Coverage, analyse
 from gridmap.jobs import JobContext, area_buildings, handler
 from gridmap.models import STATION_KINDS
@@ -54,6 +56,12 @@ class CoverageArgs(ma.Schema):
             "cross without a shared vertex, unless bridge, tunnel or layer differ)"
         },
     )
+
+
+class CoverageReportArgs(CoverageArgs):
+    """The question, and the answer's format (JSON, or a report file)."""
+
+    format = format_field()
 
 
 class PagedCoverageArgs(CoverageArgs):
@@ -162,21 +170,47 @@ def _header(result: Coverage) -> dict[str, Any]:
 
 
 @bp.route("", methods=["GET"])
-@bp.arguments(CoverageArgs, location="query", unknown=ma.RAISE, error_status_code=400)
+@bp.arguments(CoverageReportArgs, location="query", unknown=ma.RAISE, error_status_code=400)
 @bp.response(200, CoverageSchema)
+@file_responses(bp)
 @bp.alt_response(202, schema=JobSchema, description="Large area: queued as a background job")
 @problems(bp, 400, 404, 503)
 def coverage(args: dict[str, Any]):
-    """Coverage summary, per community, per grid and per station
+    """Coverage summary, per community, per grid and per station; or a report file
 
     An area with more buildings than ``JOB_COVERAGE_BUILDINGS`` (or a request with
-    ``Prefer: respond-async``) is answered 202 with the job computing it."""
-    require("viewer")
+    ``Prefer: respond-async``) is answered 202 with the job computing it.
+
+    With ``format=csv`` or ``xlsx`` (or ``Accept: text/csv`` or the Excel media
+    type) the answer is a file to download, computed while the request waits: per
+    grid with its name and its community's (and its worker's, for staff), buildings
+    in no grid, community subtotals and the area's total."""
+    principal = require("viewer")
+    fmt = wanted_format(args.pop("format"))
+    if fmt != "json":
+        return _report(_analyse(args), fmt, principal.may("staff"))
     with db_session() as session:
         buildings = area_buildings(session, args["area"])
     if wants_job(buildings, "JOB_COVERAGE_BUILDINGS"):
         return accepted("coverage", args, dedupe=True)
     return _summary(_analyse(args))
+
+
+def _report(result: Coverage, fmt: str, workers: bool):
+    """A coverage as a report file (csv or xlsx)."""
+    with db_session() as session:
+        names = report_store.area_names(session, result.area)
+    notes = reports.coverage_notes(
+        names, result.kind, result.minutes, result.distance_m, result.method, result.warnings
+    )
+    table = reports.coverage_table(
+        **report_store.coverage_rows(result),
+        names=names,
+        workers=workers,
+        notes=[*notes, made_note()],
+    )
+    name = reports.file_name("coverage", names.code, fmt, f"{result.kind}-{result.minutes:g}min")
+    return file_response(table, fmt, name)
 
 
 @handler("coverage")

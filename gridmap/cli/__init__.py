@@ -11,6 +11,7 @@ from gridmap.cli.grids import grid, recode, validate
 from gridmap.cli.jobs import job
 from gridmap.cli.maps import render
 from gridmap.cli.plans import plan, redraw
+from gridmap.cli.reports import report
 from gridmap.cli.serve import serve
 from gridmap.cli.tokens import token
 
@@ -33,6 +34,7 @@ for command in (
     redraw,
     plan,
     render,
+    report,
     token,
     job,
     serve,

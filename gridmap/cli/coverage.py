@@ -8,6 +8,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from gridmap import reports
 from gridmap.cli.common import transaction
 from gridmap.models import STATION_KINDS
 
@@ -26,6 +27,12 @@ JUNCTIONS = click.option(
     "digitised without shared vertices).",
 )
 
+NO_WORKERS = click.option(
+    "--no-workers",
+    is_flag=True,
+    help="Leave out the grid workers' names (personal data) from the report files.",
+)
+
 
 @click.command()
 @click.argument("code")
@@ -42,8 +49,16 @@ JUNCTIONS = click.option(
     "--csv",
     "csv_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the per-grid table as CSV.",
+    help="Write the report per grid (names, community subtotals, total) as CSV "
+    "(UTF-8 with a byte order mark, for Excel).",
 )
+@click.option(
+    "--xlsx",
+    "xlsx_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the same report as an Excel workbook.",
+)
+@NO_WORKERS
 def coverage(
     code: str,
     kind: str,
@@ -52,18 +67,21 @@ def coverage(
     junctions: str | None,
     geojson: Path | None,
     csv_path: Path | None,
+    xlsx_path: Path | None,
+    no_workers: bool,
 ) -> None:
     """Print who is inside the 10-minute circle of KIND stations, per community and grid."""
-    import csv
     import json
 
     from shapely.geometry import mapping
 
+    from gridmap import report_store
     from gridmap.coverage import analyse
 
     with tqdm(total=3, desc="coverage", disable=None, leave=False) as bar:
         with transaction() as session:
             result = analyse(session, code, kind, minutes, method, junctions=junctions)
+            names = report_store.area_names(session, code) if csv_path or xlsx_path else None
         bar.update(2)
         b = result.data.buildings
         rows = result.by(b.grid)
@@ -83,11 +101,14 @@ def coverage(
         click.echo(
             f"overloaded: {s['name']} serves {s['load']} households (capacity {s['capacity']})"
         )
-    if csv_path:
-        with csv_path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["code"])
-            writer.writeheader()
-            writer.writerows(rows)
+    if names is not None:
+        notes = reports.coverage_notes(
+            names, kind, minutes, result.distance_m, result.method, result.warnings
+        )
+        table = reports.coverage_table(
+            **report_store.coverage_rows(result), names=names, workers=not no_workers, notes=notes
+        )
+        write_report(table, csv_path, xlsx_path)
     if geojson:
         frame = result.data.frame
         features = [
@@ -109,6 +130,14 @@ def coverage(
             json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
             encoding="utf-8",
         )
+
+
+def write_report(table: reports.Table, csv_path: Path | None, xlsx_path: Path | None) -> None:
+    """Write a report table to the CSV and Excel files asked for, and say where."""
+    for path, fmt in ((csv_path, "csv"), (xlsx_path, "xlsx")):
+        if path is not None:
+            path.write_bytes(reports.write(table, fmt))
+            click.echo(f"wrote {path} ({len(table.rows)} rows)")
 
 
 def echo_network(net: dict[str, Any] | None, warnings: list[str]) -> None:
