@@ -113,7 +113,7 @@ def import_command(
     try:
         mapping = build_mapping(
             read_mapping_file(values_file) if values_file else None,
-            pairs(renames, "--map"),
+            pairs(renames, "--map", "FIELD=SOURCE"),
             pairs(constants, "--set"),
         )
     except MappingProblem as exc:

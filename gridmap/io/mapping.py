@@ -147,8 +147,8 @@ def read_mapping_file(path: Path) -> FieldMapping:
     return parse_mapping(document, where=str(path))
 
 
-def pairs(items: Iterable[str], option: str) -> dict[str, str]:
-    """``FIELD=TEXT`` items as a dict.
+def pairs(items: Iterable[str], option: str, form: str = "FIELD=VALUE") -> dict[str, str]:
+    """``FIELD=TEXT`` items as a dict; ``form`` names the shape in the refusal.
 
     Raises
     ------
@@ -159,7 +159,7 @@ def pairs(items: Iterable[str], option: str) -> dict[str, str]:
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or not name.strip() or not text.strip():
-            raise MappingProblem(f"{option}: {item!r} is not FIELD=VALUE")
+            raise MappingProblem(f"{option}: {item!r} is not {form}")
         out[name.strip()] = text.strip()
     return out
 
