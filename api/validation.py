@@ -25,7 +25,10 @@ bp = Blueprint(
 class ValidateArgs(ma.Schema):
     """Which area to check."""
 
-    area = Text(required=True, metadata={"description": "Street or community code"})
+    area = Text(
+        required=True,
+        metadata={"description": "Area code of any level: community, street, district or city"},
+    )
 
 
 class FindingSchema(ma.Schema):
