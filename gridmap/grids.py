@@ -9,6 +9,7 @@ transaction: a refused edit writes nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,56 @@ from gridmap.topology.edits import hand_over, merged, snap_to_neighbours, split_
 GRIDS = LAYERS["grids"]
 #: Fields that decide where a grid sits in the layout; changing one re-validates.
 LAYOUT_FIELDS = frozenset({"kind", "community", "parent"})
+
+
+# -- Names that follow codes ----------------------------------------------------------
+#
+# A grid's generated name says its community and the number its code ends in:
+# 玉林社区第3网格 (general, code ...003), 玉林社区第5专属网格 (dedicated: general and
+# dedicated grids share one sequence of numbers), 玉林社区第3网格第2微网格 (micro,
+# code ...003002), 玉林社区总网格 (master). A generated name is made again whenever
+# the code changes (split, merge, recode, apply, a code set by hand); any other name
+# is a planner's own and is kept.
+
+#: Names gridmap made before names followed codes, still taken as generated: a
+#: plan's draft names (一般网格G01, 微网格G01-M02) and split pieces (第3网格甲).
+_DRAFT_NAME = r"(?:一般网格|微网格|专属网格)[A-Z]\d+(?:-M\d+)?"
+_NUMBERED_NAME = r"(?:总网格|第\d+网格(?:第\d+微网格)?|第\d+专属网格)[甲乙]?"
+
+
+def _number(code: str, end: int) -> str:
+    """The number of the three digits ending ``end`` characters before the code's end
+    (``003`` -> ``3``); the digits as they are when they are not digits."""
+    digits = code[len(code) - end - 3 : len(code) - end]
+    return str(int(digits)) if digits.isdigit() else digits
+
+
+def generated_name(community: str, kind: str, code: str) -> str:
+    """The name gridmap gives a grid of ``kind`` with ``code`` in the community named
+    ``community``: 玉林社区第3网格, 玉林社区第5专属网格, 玉林社区第3网格第2微网格,
+    玉林社区总网格."""
+    if kind == "master":
+        return f"{community}总网格"
+    if kind == "micro":
+        return f"{community}第{_number(code, 3)}网格第{_number(code, 0)}微网格"
+    if kind == "dedicated":
+        return f"{community}第{_number(code, 0)}专属网格"
+    return f"{community}第{_number(code, 0)}网格"
+
+
+def is_generated_name(name: str | None, community: str) -> bool:
+    """Whether ``name`` is one gridmap made for a grid of the community named
+    ``community`` (whatever number it carries), rather than a planner's own."""
+    if not name:
+        return True
+    pattern = f"{re.escape(community)}(?:{_NUMBERED_NAME}|{_DRAFT_NAME})"
+    return re.fullmatch(pattern, name) is not None
+
+
+def name_for(community: str, kind: str, code: str, name: str | None) -> str:
+    """The name a grid with ``code`` carries: its generated name when ``name`` is none
+    or generated (so the number follows the code), else ``name`` (a planner's own)."""
+    return generated_name(community, kind, code) if is_generated_name(name, community) else name
 
 
 class LayoutRefused(Conflict):
@@ -137,6 +188,11 @@ def update_grid(
     """
     rules = rules or LayoutRules()
     grid = _grid(session, grid_id)
+    if properties.get("code") and "name" not in properties and "community" not in properties:
+        community = session.get(Area, grid.community_id)
+        kind = properties.get("kind") or grid.kind
+        name = name_for(community.name, kind, properties["code"], grid.name)
+        properties = {**properties, "name": name}
     if not (geom is not None or LAYOUT_FIELDS & set(properties)):
         return features.update_feature(
             session, GRIDS, grid_id, None, properties, author, reason, expected_version
@@ -214,9 +270,11 @@ def split_grid(
 ) -> list[int]:
     """Split a grid in two along a line; return the two new grids' ids.
 
-    The old grid is retired. The piece with more households keeps the old code
-    and the worker; the other takes the next free code. Micro grids go to the
-    piece that holds most of them; buildings follow by where they stand.
+    The old grid is retired. The piece with more households keeps the old code,
+    the name and the worker; the other takes the next free code and its generated
+    name (:func:`name_for`; ``names``, in the order of the pieces, set them instead).
+    Micro grids go to the piece that holds most of them; buildings follow by where
+    they stand.
 
     Raises
     ------
@@ -237,7 +295,8 @@ def split_grid(
         properties = {name: record[name] for name in GRIDS.field_by_name}
         properties["code"] = grid.code if rank == 0 else _next_code(session, prefix)
         properties["worker"] = record["worker"] if rank == 0 else None
-        properties["name"] = names[k] if names else f"{record['name']}{'甲乙'[k]}"
+        given = names[k] if names else (record["name"] if rank == 0 else None)
+        properties["name"] = name_for(guard.community.name, grid.kind, properties["code"], given)
         new_ids[k] = features.create_feature(session, GRIDS, pieces[k], properties, author, reason)
     _move_children(session, _children(session, [grid.id]), new_ids, author, reason)
     guard.check()
@@ -259,7 +318,8 @@ def merge_grids(
     versions
         Grid id → the version the planner saw (each must still be current).
 
-    The merged grid takes the code of the lowest-coded grid and the worker of
+    The merged grid takes the code and the name of the lowest-coded grid (or
+    ``name``; a generated name follows the code, :func:`name_for`) and the worker of
     the one with most households; micro grids move to it; the others are retired.
 
     Raises
@@ -287,8 +347,9 @@ def merge_grids(
     records = {g.id: features.retire_grid(session, g.id, author, reason) for g in grids}
     properties = {n: records[first.id][n] for n in GRIDS.field_by_name}
     properties["worker"] = records[busiest.id]["worker"]
-    if name:
-        properties["name"] = name
+    properties["name"] = name_for(
+        guard.community.name, first.kind, first.code, name or records[first.id]["name"]
+    )
     new_id = features.create_feature(session, GRIDS, union, properties, author, reason)
     _move_children(session, _children(session, list(versions)), [new_id], author, reason)
     guard.check()
@@ -311,7 +372,10 @@ def recode_community(
     then each general grid's micro grids, north to south and west to east.
 
     Codes are the community's code plus three digits (micro grids: their general
-    grid's code plus three). Returns old code → new code for the grids that changed.
+    grid's code plus three). Generated names are made again from the new codes
+    (a planner's own names are kept; :func:`name_for`), which also mends generated
+    names whose number had drifted from the code. Returns old code → new code for
+    the grids whose code changed.
     """
     community = session.scalar(select(Area).where(Area.code == code, Area.level == "community"))
     if community is None:
@@ -339,8 +403,15 @@ def recode_community(
         number(
             [g for g in grids if g.kind == "micro" and g.parent_id == parent.id], wanted[parent.id]
         )
+    named = {
+        g.id: name_for(community.name, g.kind, wanted[g.id], g.name)
+        for g in grids
+        if g.id in wanted
+    }
     changed = {
-        g.id: (g.code, wanted[g.id]) for g in grids if g.id in wanted and g.code != wanted[g.id]
+        g.id: (g.code, wanted[g.id])
+        for g in grids
+        if g.id in wanted and (g.code != wanted[g.id] or g.name != named[g.id])
     }
     if not changed:
         return {}
@@ -352,14 +423,14 @@ def recode_community(
         session.execute(
             update(Grid)
             .where(Grid.id == grid_id)
-            .values(code=new, version=Grid.version + 1, updated_at=func.now())
+            .values(code=new, name=named[grid_id], version=Grid.version + 1, updated_at=func.now())
         )
     for grid_id, (record, geom) in before.items():
         after, _ = features.get_feature(session, GRIDS, grid_id)
         features.record_grid_change(
             session, grid_id, record, geom, after, geom, "update", author, reason
         )
-    return {old: new for old, new in changed.values()}
+    return {old: new for old, new in changed.values() if old != new}
 
 
 def workload(session: Session, code: str) -> dict[str, Any]:

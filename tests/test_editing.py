@@ -386,3 +386,82 @@ def test_one_more_building_in_no_grid_is_a_new_error():
     assert new_errors([unassigned("b1", "b2")], [unassigned("b1")], rules) == []
     (fresh,) = new_errors([unassigned("b1")], [unassigned("b1", "b2")], rules)
     assert fresh.buildings == ["b1", "b2"]
+
+
+def test_generated_names_follow_codes_through_split_merge_recode_and_code_changes(
+    client, planner, layout
+):
+    """社区第N网格 is a generated name: its N follows the code; "A" is a planner's own."""
+
+    def name_and_code(id_):
+        p = grid(client, id_)["properties"]
+        return p["name"], p["code"]
+
+    def version(id_):
+        return client.get(f"/api/v1/grids/{id_}").headers["ETag"]
+
+    # B carries its generated name; C's has drifted from its code (as names did).
+    for key, name in (("B", "社区第2网格"), ("C", "社区第9网格")):
+        response = client.patch(
+            f"/api/v1/grids/{layout[key]}",
+            headers={**planner, "If-Match": '"1"'},
+            json={"properties": {"name": name}},
+        )
+        assert response.status_code == 200
+    line = {"type": "LineString", "coordinates": [[X0 + 0.003, Y0 - 1e-3], [X0 + 0.003, Y1 + 1e-3]]}
+    split = client.post(
+        f"/api/v1/grids/{layout['C']}/split",
+        headers={**planner, "If-Match": version(layout["C"])},
+        json={"line": line},
+    )
+    assert split.status_code == 201, split.get_json()
+    west, east = split.get_json()["ids"]
+    assert name_and_code(west) == ("社区第3网格", f"{COMMUNITY}003")  # mended
+    assert name_and_code(east) == ("社区第4网格", f"{COMMUNITY}004")
+
+    merged = client.post(
+        "/api/v1/grids/merge",
+        headers=planner,
+        json={"grids": [{"id": layout["B"], "version": 2}, {"id": west, "version": 1}]},
+    )
+    assert merged.status_code == 201, merged.get_json()
+    (bw,) = merged.get_json()["ids"]
+    assert name_and_code(bw) == ("社区第2网格", f"{COMMUNITY}002")
+    kept = client.post(
+        "/api/v1/grids/merge",
+        headers=planner,
+        json={"grids": [{"id": layout["A"], "version": 1}, {"id": bw, "version": 1}]},
+    )
+    (abw,) = kept.get_json()["ids"]
+    assert name_and_code(abw) == ("A", f"{COMMUNITY}001")  # a planner's own name stays
+
+    # A code set by hand takes a generated name with it, not a planner's own.
+    moved = client.patch(
+        f"/api/v1/grids/{east}",
+        headers={**planner, "If-Match": version(east)},
+        json={"properties": {"code": f"{COMMUNITY}009"}},
+    )
+    assert moved.status_code == 200
+    assert name_and_code(east) == ("社区第9网格", f"{COMMUNITY}009")
+
+    recoded = client.post(f"/api/v1/grids/recode?area={COMMUNITY}", headers=planner)
+    assert recoded.get_json()["changed"] == {f"{COMMUNITY}009": f"{COMMUNITY}002"}
+    assert name_and_code(east) == ("社区第2网格", f"{COMMUNITY}002")
+    assert name_and_code(abw) == ("A", f"{COMMUNITY}001")
+
+
+def test_recode_mends_generated_names_that_drifted(client, planner, layout, engine):
+    from sqlalchemy import text
+
+    with engine.begin() as conn:  # as a split once left them: 社区第3网格甲 coded ...001
+        conn.execute(
+            text("UPDATE grids SET name = '社区第3网格甲' WHERE id = :i"), {"i": layout["A"]}
+        )
+        conn.execute(
+            text("UPDATE grids SET name = '社区一般网格G07' WHERE id = :i"), {"i": layout["B"]}
+        )
+    done = client.post(f"/api/v1/grids/recode?area={COMMUNITY}", headers=planner)
+    assert done.status_code == 200 and done.get_json()["changed"] == {}
+    assert grid(client, layout["A"])["properties"]["name"] == "社区第1网格"
+    assert grid(client, layout["B"])["properties"]["name"] == "社区第2网格"
+    assert grid(client, layout["C"])["properties"]["name"] == "C"

@@ -452,3 +452,55 @@ def test_a_draft_grid_is_split_and_merged_back(demo_client, demo_tokens, demo_en
     )
     assert miss.status_code == 422
     assert plan_geometries(demo_engine, pid) == before
+
+
+def generated_number(name: str, community: str, kind: str) -> list[int] | None:
+    """The numbers of a generated grid name (None for a planner's own name)."""
+    import re
+
+    pattern = {
+        "general": r"第(\d+)网格",
+        "dedicated": r"第(\d+)专属网格",
+        "micro": r"第(\d+)网格第(\d+)微网格",
+        "master": r"总网格()",
+    }[kind]
+    found = re.fullmatch(re.escape(community) + pattern, name)
+    return None if found is None else [int(n) for n in found.groups() if n]
+
+
+def test_applied_grids_carry_names_that_follow_their_codes(demo_client, demo_tokens, demo_engine):
+    area = COMMUNITIES[4]
+    planner = bearer(demo_tokens["planner"])
+    # One general grid has a planner's own name; it goes with the grid that continues it.
+    grid_id, _, _, version = next(g for g in live_grids(demo_engine, area) if g[2] == "general")
+    renamed = demo_client.patch(
+        f"/api/v1/grids/{grid_id}",
+        headers={**planner, "If-Match": f'"{version}"'},
+        json={"properties": {"name": "双楠老院子"}},
+    )
+    assert renamed.status_code == 200
+    worker = scalar(demo_engine, "SELECT worker_id FROM grids WHERE id = :i", i=grid_id)
+    plan = draw(demo_client, demo_tokens["planner"], area)
+    applied = demo_client.post(f"/api/v1/plans/{plan['id']}/apply", headers=planner)
+    assert applied.status_code == 200, applied.get_json()
+    community = scalar(demo_engine, "SELECT name FROM areas WHERE code = :a", a=area)
+    with demo_engine.connect() as conn:
+        grids = conn.execute(
+            text(
+                "SELECT g.code, g.name, g.kind, g.worker_id FROM grids g JOIN areas a "
+                "ON a.id = g.community_id WHERE a.code = :a AND g.active"
+            ),
+            {"a": area},
+        ).all()
+    own = [g for g in grids if g.name == "双楠老院子"]
+    assert len(own) == 1 and own[0].worker_id == worker and own[0].kind == "general"
+    kinds = set()
+    for code, name, kind, _ in grids:
+        if name == "双楠老院子":
+            continue
+        numbers = generated_number(name, community, kind)
+        assert numbers is not None, (code, name)
+        expected = {"micro": [int(code[-6:-3]), int(code[-3:])], "master": []}
+        assert numbers == expected.get(kind, [int(code[-3:])]), (code, name)
+        kinds.add(kind)
+    assert {"general", "micro"} <= kinds

@@ -23,7 +23,14 @@ from sqlalchemy.orm import Session
 from gridmap import features
 from gridmap.features import Conflict, NotFound
 from gridmap.geometry import MetricFrame, as_multipolygon, geometry_problems
-from gridmap.grids import GRIDS, LayoutGuard, LayoutRefused, new_errors, recode_community
+from gridmap.grids import (
+    GRIDS,
+    LayoutGuard,
+    LayoutRefused,
+    is_generated_name,
+    new_errors,
+    recode_community,
+)
 from gridmap.io.store import ImportRejected
 from gridmap.models import Building, Grid, Plan, PlanGrid
 from gridmap.redraw.engine import Plan as Drawn
@@ -525,10 +532,12 @@ def apply_plan(
     """Replace the community's live grids with the plan's, in the caller's transaction.
 
     Old general, dedicated and micro grids are retired with revisions; the new
-    ones are created, take over the workers and place types of the old general
-    grids they continue, and are recoded. The plan's household ranges become the
-    community's own (``areas.household_ranges``), so the layout is checked against
-    the ranges it was drawn for.
+    ones are created, take over the workers, place types and own names (a
+    planner's, not generated ones) of the old general grids they continue, and are
+    recoded, which gives every other grid its generated name from its new code.
+    The plan's household ranges become the community's own
+    (``areas.household_ranges``), so the layout is checked against the ranges it
+    was drawn for.
 
     Raises
     ------
@@ -574,15 +583,13 @@ def apply_plan(
     generals = {g.key: created[g.key] for g in plan.grids if g.kind == "general"}
     for new_id, old in _heirs(session, generals, old_generals).items():
         record = old_records[old.id]
+        carried = {"worker": record["worker"], "place_type": record["place_type"]}
+        if not is_generated_name(record["name"], community.name):
+            carried["name"] = record["name"]  # a planner's own name goes with the grid
         features.update_feature(
-            session,
-            GRIDS,
-            new_id,
-            None,
-            {"worker": record["worker"], "place_type": record["place_type"]},
-            author,
-            f"{reason}: continues {record['code']}",
+            session, GRIDS, new_id, None, carried, author, f"{reason}: continues {record['code']}"
         )
+    # The draft names above are generated names: recoding makes them follow the codes.
     codes = recode_community(session, community.code, author, reason)
     community.household_ranges = {**(community.household_ranges or {}), **_ranges(plan)}
     guard.check()
