@@ -175,6 +175,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(maps.bp)
+    from api import ogc
+
+    app.register_blueprint(ogc.bp)  # OGC API - Features: its own OpenAPI at /ogc/api
     auth.init_app(app)
     app.after_request(security_headers)
     app.context_processor(lambda: {"csp_nonce": csp_nonce})
@@ -184,7 +187,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             r"/api/v1/*": {
                 "origins": origin_list(app.config["CORS_ORIGINS"]),
                 "methods": ["GET", "HEAD", "OPTIONS"],
-            }
+            },
+            r"/ogc*": {
+                "origins": origin_list(app.config["CORS_ORIGINS"]),
+                "methods": ["GET", "HEAD", "OPTIONS"],
+            },
         },
         expose_headers=["ETag", "Location"],
     )

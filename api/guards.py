@@ -81,7 +81,7 @@ def check_request() -> Response | None:
         A problem+json answer (400 for a repeated query parameter, a body nested too
         deep or NaN in it; 413, 414, 415), or ``None`` to go on.
     """
-    if not request.path.startswith("/api/v1/"):
+    if not request.path.startswith(("/api/v1/", "/ogc")):
         return None
     takes_files = (request.endpoint or "").endswith(FILE_ENDPOINT_SUFFIX)
     repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)

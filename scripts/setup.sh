@@ -3,7 +3,7 @@
 #   - PostgreSQL + PostGIS server packages (apt-get, when root or with password-less sudo)
 #   - a Python venv in .venv with gridmap installed editable, plus the test tools
 #   - with --test: Debian's chromium, for the browser tests (Playwright drives it; no
-#     browser is ever downloaded by Playwright)
+#     browser is ever downloaded by Playwright), and gdal-bin (ogrinfo) for the OGC tests
 # Nothing is downloaded from anywhere but the Debian archive and PyPI.
 set -euo pipefail
 for_tests=false
@@ -45,6 +45,8 @@ wanted=()
 command -v pg_config >/dev/null || wanted+=("libpq-dev")
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || wanted+=("python3-venv")
 if $for_tests && ! command -v chromium >/dev/null; then wanted+=("chromium"); fi
+# GDAL's command-line tools: the OGC API tests read /ogc with ogrinfo and ogr2ogr.
+if $for_tests && ! command -v ogrinfo >/dev/null; then wanted+=("gdal-bin"); fi
 if [ ${#wanted[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null || ! apt_install "${wanted[@]}"; then
     say "cannot install the system packages gridmap needs."
