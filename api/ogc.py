@@ -325,6 +325,15 @@ def collection(collection_id: str) -> Response:
 
 
 _JSON_TYPES = {"str": "string", "int": "integer", "bool": "boolean"}
+#: The JSON Schema format of each collection's geometry queryable (OGC API Part 3): what
+#: filters compare with (a building's point, as the REST API's bbox does).
+GEOMETRY_FORMATS = {
+    "areas": "geometry-multipolygon",
+    "grids": "geometry-multipolygon",
+    "buildings": "geometry-point",
+    "stations": "geometry-point",
+    "roads": "geometry-linestring",
+}
 
 
 @bp.get("/collections/<collection_id>/queryables")
@@ -338,10 +347,10 @@ def queryables(collection_id: str) -> Response:
             kinds = spec.geometry or ()
             properties[name] = {
                 "title": "geometry",
-                "format": "geometry-point"
-                if name == "geometry" and spec.name in ("buildings", "stations")
-                else "geometry-any",
-                "description": "Geometry types: " + ", ".join(kinds),
+                "format": GEOMETRY_FORMATS[spec.name],
+                "description": "Geometry types: "
+                + ", ".join(kinds)
+                + (" (filters use each building's point)" if spec.name == "buildings" else ""),
             }
             continue
         fld = spec.field_by_name[name]
@@ -369,10 +378,12 @@ def queryables(collection_id: str) -> Response:
 # -- items ----------------------------------------------------------------------------
 
 
-def _allow(spec: LayerSpec, item: bool) -> str:
+def _allow(spec: LayerSpec, item: bool) -> tuple[str, ...]:
+    """The methods a collection's items (or one item) take: edits for grids only."""
     if spec.name in EDITABLE:
-        return "GET, HEAD, PUT, PATCH, DELETE, OPTIONS" if item else "GET, HEAD, POST, OPTIONS"
-    return "GET, HEAD, OPTIONS"
+        edits = ("PUT", "PATCH", "DELETE") if item else ("POST",)
+        return ("GET", "HEAD", *edits, "OPTIONS")
+    return ("GET", "HEAD", "OPTIONS")
 
 
 def _refuse_method(spec: LayerSpec, item: bool) -> None:
@@ -380,7 +391,7 @@ def _refuse_method(spec: LayerSpec, item: bool) -> None:
         abort(
             405,
             message=f"{spec.name} are read-only here; only grids take edits",
-            headers={"Allow": _allow(spec, item)},
+            headers={"Allow": ", ".join(_allow(spec, item))},
         )
 
 
@@ -435,15 +446,15 @@ def items(collection_id: str) -> Response:
     """Features of a collection, a page at a time (GET); a new grid (POST)."""
     spec = _spec(collection_id)
     if request.method == "OPTIONS":
-        return Response(status=204, headers={"Allow": _allow(spec, item=False)})
+        return Response(status=204, headers={"Allow": ", ".join(_allow(spec, item=False))})
     _refuse_method(spec, item=False)
     if request.method == "POST":
         return _create(spec)
     principal = require("viewer")
     limit_text = request.args.get("limit", str(DEFAULT_LIMIT))
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
-        abort(400, message=f"limit must be a whole number from 1 to {MAX_LIMIT}")
-    limit = int(limit_text)
+    if not limit_text.isdigit() or len(limit_text) > 12 or int(limit_text) < 1:
+        abort(400, message=f"limit must be a whole number from 1 (at most {MAX_LIMIT} are sent)")
+    limit = min(int(limit_text), MAX_LIMIT)  # OGC API: a larger limit gets the largest page
     after = _positive_id("after", request.args.get("after"))
     before = _positive_id("before", request.args.get("before"))
     if after is not None and before is not None:
@@ -514,7 +525,7 @@ def item(collection_id: str, feature_id: str) -> Response:
     """One feature with its ETag (GET); replace, update or delete a grid."""
     spec = _spec(collection_id)
     if request.method == "OPTIONS":
-        return Response(status=204, headers={"Allow": _allow(spec, item=True)})
+        return Response(status=204, headers={"Allow": ", ".join(_allow(spec, item=True))})
     _refuse_method(spec, item=True)
     item_id = _item_id(feature_id)
     if request.method != "GET":
@@ -536,8 +547,6 @@ def _body(spec: LayerSpec, patch: bool) -> dict[str, Any]:
         return feature_in_schema(spec, patch=patch)().load(request.get_json())
     except ma.ValidationError as exc:
         abort(422, messages={"json": exc.messages})
-    except Exception:  # noqa: BLE001 - a body that is not JSON at all
-        abort(400, message="the body must be a GeoJSON Feature")
 
 
 def _geometry(spec: LayerSpec, session, obj: dict | None, check: bool) -> shapely.Geometry | None:
