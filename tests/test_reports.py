@@ -336,3 +336,45 @@ def test_cli_coverage_and_workload_files(demo_db_url, demo_engine, tmp_path):
         "report", "workload", STREET, "-o", str(tmp_path / "x.txt"), env=env, check=False
     )
     assert wrong.returncode != 0 and ".csv or .xlsx" in wrong.stderr
+
+
+def test_buildings_in_no_grid_have_their_row_and_rows_add_up_to_the_subtotal():
+    from gridmap.reports import AreaNames, GridInfo, coverage_table, safe_text, to_csv
+
+    def totals(code, buildings, covered, households, households_covered):
+        return {
+            "code": code,
+            "buildings": buildings,
+            "buildings_covered": covered,
+            "households": households,
+            "households_covered": households_covered,
+            "population": 3 * households,
+            "population_covered": 3 * households_covered,
+        }
+
+    grids = {"G1": GridInfo("G1", "一网格", "C1", "张三")}
+    names = AreaNames("S", "街道", {"C1": "一社区", "C2": "二社区"}, grids)
+    table = coverage_table(
+        [totals("G1", 4, 2, 100, 60)],
+        [totals("C1", 5, 2, 130, 60), totals("C2", 1, 1, 0, 0)],
+        totals(None, 6, 3, 130, 60),
+        [totals("C1", 1, 0, 30, 0), totals("C2", 1, 1, 0, 0)],
+        names,
+        workers=False,
+    )
+    labels = [(row[0], row[3]) for row in table.rows]
+    assert labels == [
+        ("C1", "一网格"),
+        ("C1", "未划入网格"),
+        ("C1", "小计"),
+        ("C2", "未划入网格"),
+        ("C2", "小计"),
+        ("S", "合计"),
+    ]
+    assert table.kinds == ["grid", "no_grid", "subtotal", "no_grid", "subtotal", "total"]
+    assert table.rows[0][6] + table.rows[1][6] == table.rows[2][6] == 130  # households
+    assert table.rows[4][-1] is None  # no households: no share, not 0 %
+    assert to_csv(table).decode("utf-8-sig").splitlines()[5].endswith(",0,0,0,0,")
+    assert [safe_text(v) for v in ("=1", "+1", "-1", "@A1", "\t=1", "一", 5, -5)] == [
+        "'=1", "'+1", "'-1", "'@A1", "'\t=1", "一", 5, -5,
+    ]  # fmt: skip
