@@ -236,8 +236,11 @@ def test_coverage_command(demo_db_url, tmp_path):
     assert "within 10 min (500 m, network)" in result.stdout
     assert result.stdout.strip().splitlines()[-1].split()[0] == "total"
     features = json.loads(out.read_text())["features"]
-    rows = list(csv.DictReader(table.open()))
-    assert sum(int(r["buildings"]) for r in rows) == len(features)
+    # The report per grid (tests/test_reports.py checks it): grids, buildings in no
+    # grid, and the community's total.
+    rows = list(csv.DictReader(table.open(encoding="utf-8-sig")))
+    assert rows[-1]["网格名称"] == "合计"
+    assert sum(int(r["住宅楼栋数"]) for r in rows[:-1]) == len(features)
 
 
 # -- where roads join ----------------------------------------------------------------------

@@ -133,11 +133,10 @@ def coverage(
 
 
 def write_report(table: reports.Table, csv_path: Path | None, xlsx_path: Path | None) -> None:
-    """Write a report table to the CSV and Excel files asked for, and say where."""
+    """Write a report table to the CSV and Excel files asked for."""
     for path, fmt in ((csv_path, "csv"), (xlsx_path, "xlsx")):
         if path is not None:
             path.write_bytes(reports.write(table, fmt))
-            click.echo(f"wrote {path} ({len(table.rows)} rows)")
 
 
 def echo_network(net: dict[str, Any] | None, warnings: list[str]) -> None:

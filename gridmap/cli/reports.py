@@ -38,3 +38,4 @@ def workload(code: str, output: Path, no_workers: bool) -> None:
         figures = report_store.workload_figures(session, code)
     table = reports.workload_table(figures, names, workers=not no_workers)
     write_report(table, output if fmt == "csv" else None, output if fmt == "xlsx" else None)
+    click.echo(f"wrote {output}: {len(table.rows)} rows, {len(figures)} grids")
