@@ -10,7 +10,8 @@ segments every ``--road-spacing`` metres and service posts at road junctions
 its own (peak memory is its own):
 
 - gridmap: ``gridmap coverage CODE --kind service_post --method euclidean|network``,
-  the command a user runs, from start to its printed table;
+  the command a user runs (its click entry point, in the case's process), from start to
+  its printed table;
 - the peer: a script with geopandas (``read_postgis``, the same bounding-box prefilter,
   ``to_crs`` to the UTM zone, ``sjoin_nearest``) for straight line, and for walking
   ``sjoin_nearest`` of buildings to road segments plus one scipy csgraph multi-source
@@ -44,7 +45,6 @@ import shapely
 from pyproj import Transformer
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 SEED = 20261125
 #: Metric frame of the generated city (UTM 48N, about 104° E, 30.5° N: Chengdu).
 UTM = 32648
@@ -364,16 +364,17 @@ def _network_walk(homes, posts, roads):
 
 
 def gridmap_coverage(url: str, code: str, method: str) -> dict:
-    """Households covered, from ``gridmap coverage``'s printed total."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDMAP_")}
-    env["GRIDMAP_DATABASE_URL"] = url
-    out = subprocess.run(
-        [str(BIN / "gridmap"), "coverage", code, "--kind", KIND, "--method", method],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    """Households covered, from ``gridmap coverage``'s printed total (the command runs in
+    this process, so its peak memory is this process's)."""
+    import contextlib
+
+    os.environ["GRIDMAP_DATABASE_URL"] = url
+    from gridmap.cli import main as gridmap
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        gridmap(["coverage", code, "--kind", KIND, "--method", method], standalone_mode=False)
+    out = printed.getvalue()
     total = [line.split() for line in out.splitlines() if line.startswith("total ")][-1]
     if f", {method})" not in out.splitlines()[0]:
         raise RuntimeError(f"gridmap measured otherwise: {out.splitlines()[0]}")
@@ -412,14 +413,18 @@ def run_case(side: str, url: str, code: str, method: str) -> dict:
     return {**result, "seconds": seconds}
 
 
-def _case(side: str, url: str, code: str, method: str) -> None:
-    import resource
+def _peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: since its exec, unlike ru_maxrss,
+    which keeps the parent's at fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
+
+def _case(side: str, url: str, code: str, method: str) -> None:
     answer = (gridmap_coverage if side == "gridmap" else peer_coverage)(url, code, method)
-    # The command runs in a grandchild: count the largest of this process and its children.
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({**answer, "peak_mb": max(own, children) / 1024}))
+    print(json.dumps({**answer, "peak_mb": _peak_mb()}))
 
 
 def main() -> None:
@@ -512,8 +517,8 @@ def main() -> None:
         "CODE --kind service_post --method ...` from start to its table; the peer is a "
         "geopandas script (read_postgis with the same box prefilter, sjoin_nearest; for "
         "walking, sjoin_nearest to the road segments and one scipy csgraph Dijkstra pass). "
-        "Each runs in its own process; peak memory is the process's (gridmap's command: its "
-        "own). Every row covered the same households on both sides (the bench stops "
+        "Each runs in its own process (imports included); peak memory is that process's "
+        "VmHWM. Every row covered the same households on both sides (the bench stops "
         "otherwise). Ratio: the peer's time over gridmap's (above 1: gridmap is faster).",
         "",
         "| work | buildings | households covered | gridmap s | gridmap peak MB | "
