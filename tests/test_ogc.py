@@ -561,3 +561,52 @@ def test_the_api_guards_and_http_semantics_hold_for_ogc(demo_client, demo_tokens
     assert demo_client.head("/ogc/collections/grids/items?limit=1").status_code == 200
     assert demo_client.get("/ogc/collections/grids/items/unknown_id").status_code == 404
     assert demo_client.get("/ogc/collections/grids/items/999999").status_code == 404
+
+
+def test_a_deep_page_reads_one_page_of_rows_not_every_row_before_it(demo_client, demo_engine):
+    with demo_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO stations (name, kind, geom) SELECT 'post ' || n, 'other', "
+                "ST_SetSRID(ST_MakePoint(104.03 + (n % 300) * 1e-4, 30.62 + (n / 300) * 1e-4), "
+                "4326) FROM generate_series(1, 60000) AS n"
+            )
+        )
+        conn.execute(text("ANALYZE stations"))
+        last_ids = _ids(demo_engine, "SELECT id FROM stations ORDER BY id DESC LIMIT 20")
+    statements: list[tuple[str, dict]] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if "FROM stations" in statement and "ORDER BY stations.id" in statement:
+            statements.append((statement, parameters))
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from gridmap import ogc
+    from gridmap.io.layers import LAYERS
+
+    event.listen(demo_engine, "before_cursor_execute", keep)
+    try:
+        with Session(demo_engine) as session:
+            found = ogc.select_keyset(session, LAYERS["stations"], [], 10, after=last_ids[-1])
+    finally:
+        event.remove(demo_engine, "before_cursor_execute", keep)
+    assert [r["id"] for r in found.page.records] == sorted(last_ids)[1:11]
+    statement, parameters = statements[-1]
+    with demo_engine.connect() as conn:
+        plan = conn.exec_driver_sql(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters
+        ).scalar()
+    plan = plan if isinstance(plan, list) else json.loads(plan)
+
+    def rows_read(node: dict) -> int:
+        own = node.get("Actual Rows", 0) if node.get("Relation Name") == "stations" else 0
+        return own + sum(rows_read(child) for child in node.get("Plans", []))
+
+    # Keyset on the primary key: a page of rows (and its one look-ahead), not 60,000.
+    assert rows_read(plan[0]["Plan"]) <= 11
+    # The API's own next link leads there too.
+    page = demo_client.get(f"/ogc/collections/stations/items?limit=10&after={last_ids[-1]}")
+    assert [f["id"] for f in page.get_json()["features"]] == sorted(last_ids)[1:11]
+    assert page.get_json()["numberMatched"] == 60030
