@@ -166,12 +166,11 @@ def _bbox_condition(spec: LayerSpec, text: str, bbox_crs: str) -> Any:
     if len(numbers) != 4:
         abort(400, message="bbox takes four numbers: minx,miny,maxx,maxy (in bbox-crs)")
     x1, y1, x2, y2 = numbers
-    if bbox_crs == ogc.CRS84 and not (
-        -180 <= x1 <= 180 and -180 <= x2 <= 180 and -90 <= y1 <= 90 and -90 <= y2 <= 90
-    ):
-        abort(400, message="bbox must lie in longitude -180..180, latitude -90..90")
-    box = shapely.box(min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
-    return ogc.intersecting(spec, ogc.to_storage(bbox_crs)(box))
+    box = ogc.to_storage(bbox_crs)(shapely.box(min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)))
+    minx, miny, maxx, maxy = box.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):  # NaN fails too
+        abort(400, message="bbox lies outside longitude -180..180, latitude -90..90 (in bbox-crs)")
+    return ogc.intersecting(spec, box)
 
 
 def _property_condition(name: str, queryable: Queryable, text: str) -> Any:

@@ -207,6 +207,11 @@ def test_bbox_in_its_own_crs_matches_sql(demo_client, demo_engine):
     assert ids == in_utm
     assert demo_client.get("/ogc/collections/buildings/items?bbox=1,2,3").status_code == 400
     assert demo_client.get("/ogc/collections/buildings/items?bbox=1,2,3,x").status_code == 400
+    for bad in ("1,2,3,nan", "95,104,96,105&bbox-crs=EPSG:4326", "200,30,201,31"):
+        answer = demo_client.get(f"/ogc/collections/buildings/items?bbox={bad}")
+        assert answer.status_code == 400, (bad, answer.get_json())
+    huge = demo_client.get(f"/ogc/collections/buildings/items?filter={quote('floors > 1e400')}")
+    assert huge.status_code in (200, 400)
 
 
 #: CQL2 text filters and the SQL that must select the same rows.
