@@ -22,6 +22,7 @@ from flask_smorest import abort
 
 from api.auth import current_principal, require
 from api.database import db_session
+from api.errors import PROBLEM_JSON
 from api.geojson import (
     GEOJSON,
     feature_in_schema,
@@ -414,10 +415,10 @@ def _filters(session, spec: LayerSpec, principal, offered: list[str]) -> tuple[l
     for name, queryable in allowed_names.items():
         if name in args:
             conditions.append(_property_condition(name, queryable, args[name]))
+    language = args.get("filter-lang", "cql2-text")
+    if language != "cql2-text":
+        abort(400, message=f"filter-lang {language!r} is not taken; send cql2-text")
     if "filter" in args:
-        language = args.get("filter-lang", "cql2-text")
-        if language != "cql2-text":
-            abort(400, message=f"filter-lang {language!r} is not taken; send cql2-text")
         filter_crs = _check_crs(args.get("filter-crs"), offered, "filter-crs")
         try:
             conditions.append(
@@ -607,6 +608,14 @@ def _change(spec: LayerSpec, item_id: int) -> Response:
 # -- the API definition -----------------------------------------------------------------
 
 
+#: A feature id as the API reads it (ids of every layer are whole numbers).
+FEATURE_ID = {"type": "string", "pattern": "^[0-9]{1,18}$"}
+
+
+def _response(description: str, media_type: str) -> dict[str, Any]:
+    return {"description": description, "content": {media_type: {"schema": {"type": "object"}}}}
+
+
 def _parameter(name: str, description: str, schema: dict, where: str = "query") -> dict:
     return {
         "name": name,
@@ -623,17 +632,17 @@ def openapi_document() -> dict[str, Any]:
     collection_id = _parameter(
         "collectionId", "A collection", {"type": "string", "enum": list(COLLECTIONS)}, "path"
     )
-    feature_id = _parameter("featureId", "A feature id", {"type": "string"}, "path")
+    feature_id = _parameter("featureId", "A feature id", FEATURE_ID, "path")
     crs = _parameter("crs", "CRS of the answer (see the collection's crs)", {"type": "string"})
-    geojson = {"content": {GEOJSON: {"schema": {"type": "object"}}}}
-    plain = {"content": {JSON: {"schema": {"type": "object"}}}}
-    problem = {"description": "A problem (application/problem+json)"}
+    geojson = _response("GeoJSON", GEOJSON)
+    plain = _response("JSON", JSON)
+    problem = _response("A problem (RFC 9457)", PROBLEM_JSON)
     items_parameters = [
         collection_id,
         _parameter(
             "limit",
-            "Features per page",
-            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+            f"Features per page; at most {MAX_LIMIT} are sent, whatever is asked",
+            {"type": "integer", "minimum": 1, "default": DEFAULT_LIMIT},
         ),
         _parameter(
             "bbox",
@@ -645,16 +654,21 @@ def openapi_document() -> dict[str, Any]:
         _parameter("filter", "A CQL2 text filter", {"type": "string"}),
         _parameter("filter-lang", "cql2-text", {"type": "string", "enum": ["cql2-text"]}),
         _parameter("filter-crs", "CRS of the filter's geometries", {"type": "string"}),
-        _parameter("after", "From a next link: the page after this id", {"type": "string"}),
-        _parameter("before", "From a prev link: the page before this id", {"type": "string"}),
+        _parameter("after", "From a next link: the page after this id", FEATURE_ID),
+        _parameter("before", "From a prev link: the page before this id", FEATURE_ID),
         _parameter("area", "Area code: features of it and the areas below", {"type": "string"}),
     ]
     write = {"security": [{"bearer": []}]}
     if_match = _parameter("If-Match", "The ETag read", {"type": "string"}, "header")
     if_match["required"] = True
+    edit_errors = {
+        code: problem
+        for code in ("400", "401", "403", "404", "409", "412", "413", "414", "415", "422", "428")
+    }
+    reads = {code: problem for code in ("400", "403", "404", "414")}
     # A path per collection with its properties as parameters: GDAL's OAPIF driver
     # reads them there and sends attribute filters to the server (``?kind=general``).
-    per_collection = {}
+    per_collection: dict[str, Any] = {}
     for name in COLLECTIONS:
         spec = LAYERS[name]
         properties = [
@@ -666,9 +680,46 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "summary": f"{TITLES[name]}, a page at a time",
                 "parameters": items_parameters[1:] + properties,
-                "responses": {"200": geojson, "400": problem},
+                "responses": {"200": geojson, **reads},
             }
         }
+    per_collection["/collections/grids/items"]["post"] = {
+        "summary": "Create a grid",
+        "requestBody": {"required": True, **geojson},
+        "responses": {"201": geojson, **edit_errors},
+        **write,
+    }
+    one_grid = [feature_id, if_match]
+    per_collection["/collections/grids/items/{featureId}"] = {
+        "get": {
+            "summary": "One grid; its ETag is its version",
+            "parameters": [feature_id, crs],
+            "responses": {"200": geojson, **reads},
+        },
+        "put": {
+            "summary": "Replace a grid (fields left out are cleared)",
+            "parameters": one_grid,
+            "requestBody": {"required": True, **geojson},
+            "responses": {"200": geojson, **edit_errors},
+            **write,
+        },
+        "patch": {
+            "summary": "Change some of a grid (merge patch)",
+            "parameters": one_grid,
+            "requestBody": {
+                "required": True,
+                "content": {"application/merge-patch+json": {"schema": {"type": "object"}}},
+            },
+            "responses": {"200": geojson, **edit_errors},
+            **write,
+        },
+        "delete": {
+            "summary": "Retire a grid (it keeps its history)",
+            "parameters": one_grid,
+            "responses": {"204": {"description": "Retired"}, **edit_errors},
+            **write,
+        },
+    }
     return {
         "openapi": "3.0.3",
         "info": {
@@ -682,7 +733,12 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/": {"get": {"summary": "Landing page", "responses": {"200": plain}}},
             "/conformance": {"get": {"summary": "Conformance", "responses": {"200": plain}}},
-            "/api": {"get": {"summary": "This document", "responses": {"200": plain}}},
+            "/api": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": _response("OpenAPI 3.0", OPENAPI_JSON)},
+                }
+            },
             "/collections": {"get": {"summary": "Collections", "responses": {"200": plain}}},
             "/collections/{collectionId}": {
                 "get": {
@@ -695,49 +751,22 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "Queryables",
                     "parameters": [collection_id],
-                    "responses": {"200": {"content": {SCHEMA_JSON: {"schema": {}}}}},
+                    "responses": {"200": _response("JSON Schema", SCHEMA_JSON), "404": problem},
                 }
             },
             "/collections/{collectionId}/items": {
                 "get": {
                     "summary": "Features, a page at a time",
                     "parameters": items_parameters,
-                    "responses": {"200": geojson, "400": problem, "404": problem},
-                },
-                "post": {
-                    "summary": "Create a grid (grids only)",
-                    "parameters": [collection_id],
-                    "requestBody": geojson,
-                    "responses": {"201": geojson, "405": problem, "422": problem},
-                    **write,
-                },
+                    "responses": {"200": geojson, **reads},
+                }
             },
             "/collections/{collectionId}/items/{featureId}": {
                 "get": {
                     "summary": "One feature, with its ETag",
                     "parameters": [collection_id, feature_id, crs],
-                    "responses": {"200": geojson, "404": problem},
-                },
-                "put": {
-                    "summary": "Replace a grid",
-                    "parameters": [collection_id, feature_id, if_match],
-                    "requestBody": geojson,
-                    "responses": {"200": geojson, "412": problem, "428": problem},
-                    **write,
-                },
-                "patch": {
-                    "summary": "Change some of a grid (merge patch)",
-                    "parameters": [collection_id, feature_id, if_match],
-                    "requestBody": {"content": {"application/merge-patch+json": {"schema": {}}}},
-                    "responses": {"200": geojson, "412": problem, "428": problem},
-                    **write,
-                },
-                "delete": {
-                    "summary": "Retire a grid",
-                    "parameters": [collection_id, feature_id, if_match],
-                    "responses": {"204": {"description": "Retired"}, "412": problem},
-                    **write,
-                },
+                    "responses": {"200": geojson, **reads},
+                }
             },
             **per_collection,
         },
