@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -72,6 +73,7 @@ CONFORMANCE = [
     f"{_SPEC}/cql2/1.0/conf/spatial-functions",
     f"{_SPEC}/ogcapi-features-4/1.0/conf/create-replace-delete",
     f"{_SPEC}/ogcapi-features-4/1.0/conf/update",
+    f"{_SPEC}/ogcapi-features-4/1.0/conf/optimistic-locking-etags",
     f"{_SPEC}/ogcapi-features-4/1.0/conf/features",
 ]
 #: Query parameters of ``/items`` besides the queryables (property = value).
@@ -130,6 +132,11 @@ def _only_parameters(allowed: frozenset[str] | set[str]) -> None:
         abort(400, message="f takes json (HTML pages of this API are the maps at /maps)")
 
 
+def _whole(text: str, digits: int) -> bool:
+    """Whether ``text`` is a whole number of ASCII digits (``str.isdigit`` takes "²")."""
+    return re.fullmatch(f"[0-9]{{1,{digits}}}", text) is not None
+
+
 def _number(name: str, text: str) -> float:
     try:
         value = float(text)
@@ -143,7 +150,7 @@ def _number(name: str, text: str) -> float:
 def _positive_id(name: str, text: str | None) -> int | None:
     if text is None:
         return None
-    if not text.isdigit() or len(text) > 18:
+    if not _whole(text, 18):
         abort(400, message=f"{name} must be a feature id from a next or prev link")
     return int(text)
 
@@ -452,7 +459,7 @@ def items(collection_id: str) -> Response:
         return _create(spec)
     principal = require("viewer")
     limit_text = request.args.get("limit", str(DEFAULT_LIMIT))
-    if not limit_text.isdigit() or len(limit_text) > 12 or int(limit_text) < 1:
+    if not _whole(limit_text, 12) or int(limit_text) < 1:
         abort(400, message=f"limit must be a whole number from 1 (at most {MAX_LIMIT} are sent)")
     limit = min(int(limit_text), MAX_LIMIT)  # OGC API: a larger limit gets the largest page
     after = _positive_id("after", request.args.get("after"))
@@ -498,7 +505,7 @@ def items(collection_id: str) -> Response:
 
 
 def _item_id(text: str) -> int:
-    if not text.isdigit() or len(text) > 18:
+    if not _whole(text, 18):
         abort(404, message=f"no feature with id {text!r}")
     return int(text)
 

@@ -12,6 +12,7 @@ CRS's own axis order (EPSG:4326 and EPSG:4490 are latitude first), by pyproj.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -52,7 +53,7 @@ def crs_uri(value: str) -> str:
     upper = text_.upper()
     if upper in ("OGC:CRS84", "CRS84"):
         return CRS84
-    if upper.startswith("EPSG:") and text_[5:].isdigit():
+    if upper.startswith("EPSG:") and re.fullmatch("[0-9]{1,9}", text_[5:]):
         return epsg_uri(int(text_[5:]))
     return text_
 
@@ -60,7 +61,7 @@ def crs_uri(value: str) -> str:
 def _pyproj_crs(uri: str) -> CRS:
     if uri == CRS84:
         return CRS.from_user_input("OGC:CRS84")
-    if uri.startswith(_EPSG_URI) and uri[len(_EPSG_URI) :].isdigit():
+    if uri.startswith(_EPSG_URI) and re.fullmatch("[0-9]{1,9}", uri[len(_EPSG_URI) :]):
         return CRS.from_epsg(int(uri[len(_EPSG_URI) :]))
     raise CRSNotOffered(f"cannot read the CRS {uri!r}")
 

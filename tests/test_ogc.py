@@ -569,6 +569,11 @@ def test_the_api_guards_and_http_semantics_hold_for_ogc(demo_client, demo_tokens
     assert demo_client.head("/ogc/collections/grids/items?limit=1").status_code == 200
     assert demo_client.get("/ogc/collections/grids/items/unknown_id").status_code == 404
     assert demo_client.get("/ogc/collections/grids/items/999999").status_code == 404
+    # Digits that are not ASCII ("²" passes str.isdigit) are refused, never a 500.
+    assert demo_client.get("/ogc/collections/grids/items/%C2%B2").status_code == 404
+    assert demo_client.get("/ogc/collections/grids/items?limit=%C2%B2").status_code == 400
+    assert demo_client.get("/ogc/collections/grids/items?after=%C2%B2").status_code == 400
+    assert demo_client.get("/ogc/collections/grids/items?crs=EPSG:%C2%B2").status_code == 400
 
 
 def test_a_deep_page_reads_one_page_of_rows_not_every_row_before_it(demo_client, demo_engine):
