@@ -7,6 +7,7 @@ against pyproj transforms computed here, never against the server's own helpers.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from urllib.parse import parse_qs, quote, urlsplit
@@ -491,13 +492,13 @@ def test_a_geometry_sent_in_utm_is_stored_in_lon_lat(demo_client, demo_engine, d
     assert stored.equals_exact(shapely.geometry.shape(source["geometry"]), tolerance=1e-8)
 
 
-def _gdal(*args: str) -> str:
-    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+def _gdal(*args: str, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout + result.stderr
 
 
-def test_gdal_lists_and_pages_every_layer(demo_db_url, demo_engine):
+def test_gdal_lists_and_pages_every_layer(demo_db_url, demo_engine, demo_tokens):
     folder = make_tempdir("gridmap-ogc-")
     with serving(demo_db_url) as base:
         source = f"OAPIF:{base}/ogc"
@@ -546,6 +547,10 @@ def test_gdal_lists_and_pages_every_layer(demo_db_url, demo_engine):
         # Counts as ogrinfo reports them.
         summary = _gdal("ogrinfo", "-ro", "-so", source, "buildings")
         assert f"Feature Count: {len(_ids(demo_engine, 'SELECT id FROM buildings'))}" in summary
+        # Anonymous: no household figures; with a staff token in GDAL's headers, there.
+        assert "households:" not in summary
+        staff = {**os.environ, "GDAL_HTTP_HEADERS": f"Authorization: Bearer {demo_tokens['staff']}"}
+        assert "households:" in _gdal("ogrinfo", "-ro", "-so", source, "buildings", env=staff)
 
 
 def test_the_api_guards_and_http_semantics_hold_for_ogc(demo_client, demo_tokens):
