@@ -280,6 +280,15 @@ def test_property_parameters_filter_by_equality(demo_client, demo_engine):
     )
     ids, _ = _all_pages(demo_client, "/ogc/collections/grids/items?kind=general&limit=5")
     assert ids == expected and ids
+    in_community = _ids(
+        demo_engine,
+        "SELECT g.id FROM grids g JOIN areas a ON a.id = g.community_id "
+        "WHERE a.code = '510107015002' AND g.active ORDER BY g.id",
+    )
+    ids, _ = _all_pages(demo_client, "/ogc/collections/grids/items?area=510107015002&limit=4")
+    assert ids == in_community and ids
+    missing = demo_client.get("/ogc/collections/grids/items?area=000")
+    assert missing.status_code == 404
     answer = demo_client.get("/ogc/collections/grids/items?colour=red")
     assert answer.status_code == 400 and "colour" in answer.get_json()["detail"]
     datetime = demo_client.get("/ogc/collections/grids/items?datetime=2024-01-01T00:00:00Z")
