@@ -221,6 +221,7 @@ def test_bbox_in_its_own_crs_matches_sql(demo_client, demo_engine):
 #: CQL2 text filters and the SQL that must select the same rows.
 FILTERS = [
     ("grids", "kind = 'general'", "kind = 'general'"),
+    ("grids", "\"kind\" = 'general' AND \"name\" <> ''", "kind = 'general' AND name <> ''"),
     ("grids", "kind <> 'general' AND kind <> 'micro'", "kind NOT IN ('general', 'micro')"),
     ("grids", "NOT (kind = 'master') OR code LIKE '%001'", "kind <> 'master' OR code LIKE '%001'"),
     ("grids", "kind IN ('micro', 'dedicated')", "kind IN ('micro', 'dedicated')"),
