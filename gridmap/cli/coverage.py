@@ -80,7 +80,9 @@ def coverage(
 
     with tqdm(total=3, desc="coverage", disable=None, leave=False) as bar:
         with transaction() as session:
-            result = analyse(session, code, kind, minutes, method, junctions=junctions)
+            result = analyse(
+                session, code, kind, minutes, method, junctions=junctions, shapes=bool(geojson)
+            )
             names = report_store.area_names(session, code) if csv_path or xlsx_path else None
         bar.update(2)
         b = result.data.buildings

@@ -230,6 +230,7 @@ def analyse(
     method: str = "auto",
     rules: CoverageRules | None = None,
     junctions: str | None = None,
+    shapes: bool = True,
 ) -> Coverage:
     """Coverage of an area's households by stations of one kind.
 
@@ -248,6 +249,9 @@ def analyse(
         with a warning).
     junctions
         Where roads join (:data:`JUNCTION_RULES`; default ``rules.junctions``).
+    shapes
+        Whether to load the buildings' footprints (:meth:`Coverage.gaps` and any map or
+        GeoJSON of the buildings need them; totals do not).
 
     Raises
     ------
@@ -257,7 +261,7 @@ def analyse(
     rules = rules or CoverageRules()
     junctions = junctions or rules.junctions
     reach = rules.circle_metres(minutes)
-    data = load_area(session, area, kind, reach, roads=method != "euclidean")
+    data = load_area(session, area, kind, reach, roads=method != "euclidean", shapes=shapes)
     b = data.buildings
     extra, net, warnings = None, None, []
     if method in ("auto", "network") and len(data.roads_m):
