@@ -178,6 +178,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api import ogc
 
     app.register_blueprint(ogc.bp)  # OGC API - Features: its own OpenAPI at /ogc/api
+    from api import home
+    from layers import i18n
+
+    app.register_blueprint(home.bp)
+    i18n.init_app(app)  # pages in Chinese, English on request (Flask-Babel)
     auth.init_app(app)
     app.after_request(security_headers)
     app.context_processor(lambda: {"csp_nonce": csp_nonce})

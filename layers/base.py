@@ -18,9 +18,11 @@ import folium
 from branca.element import Element, MacroElement, Template
 from folium.elements import JSCSSMixin
 from folium.plugins import Fullscreen
+from folium.template import Template as FoliumTemplate
 from markupsafe import Markup, escape
 
 from layers.assets import FULLSCREEN, LEAFLET, STATIC_DIR, Asset
+from layers.i18n import HTML_LANG, _, language
 
 #: Turns a path under ``layers/static`` into the address a page loads it from.
 AssetUrl = Callable[[str], str]
@@ -106,14 +108,16 @@ def base_map(
         folium.TileLayer(
             template.replace("{key}", tile_key or ""),
             attr=attribution or base,
-            name="底图 base map",
+            name=_("base map"),
         ).add_to(fmap)
     else:
         fmap.get_root().header.add_child(
             Element(f"<style>.leaflet-container {{ background: {PLAIN_BACKGROUND}; }}</style>")
         )
     if tools:
-        screen = Fullscreen(position="topleft")
+        screen = Fullscreen(
+            position="topleft", title=_("full screen"), title_cancel=_("leave full screen")
+        )
         _local(screen, FULLSCREEN, url)
         screen.add_to(fmap)
         fmap.add_child(Measure(url))
@@ -139,7 +143,8 @@ class Measure(JSCSSMixin):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        new L.Control.GridmapMeasure().addTo({{ this._parent.get_name() }});
+        new L.Control.GridmapMeasure({"messages": {{ this.messages|tojson }}})
+            .addTo({{ this._parent.get_name() }});
         {% endmacro %}
         """
     )
@@ -149,6 +154,57 @@ class Measure(JSCSSMixin):
         self._name = "Measure"
         self.default_js = [("gridmap_measure", url("measure.js"))]
         self.default_css = []
+        self.messages = {
+            "button": _("M"),
+            "title": _("measure distances and areas"),
+            "start": _("click points on the map; click the button again to finish"),
+            "length": _("length"),
+            "area": _("area"),
+            "hectares": _("ha"),
+        }
+
+
+def page_title(fmap: folium.Map, title: str) -> None:
+    """Give a map's page a ``<title>`` (shown as text: it may hold a name)."""
+    fmap.get_root().header.add_child(Element(f"<title>{text_html(title)}</title>"), name="title")
+
+
+#: Screens this narrow (a phone) get the layer list folded into its button.
+NARROW = "(max-width: 700px)"
+
+
+class LayerControl(folium.LayerControl):
+    """folium's layer control, open on a desktop and folded into its button on a phone
+    (where the open list would cover the summary and the map)."""
+
+    _template = FoliumTemplate(
+        """
+        {% macro script(this,kwargs) %}
+            var {{ this.get_name() }}_layers = {
+                base_layers : {
+                    {%- for key, val in this.base_layers.items() %}
+                    {{ key|tojson }} : {{val}},
+                    {%- endfor %}
+                },
+                overlays :  {
+                    {%- for key, val in this.overlays.items() %}
+                    {{ key|tojson }} : {{val}},
+                    {%- endfor %}
+                },
+            };
+            let {{ this.get_name() }} = L.control.layers(
+                {{ this.get_name() }}_layers.base_layers,
+                {{ this.get_name() }}_layers.overlays,
+                Object.assign({{ this.options|tojavascript }},
+                    {"collapsed": window.matchMedia({{ this.narrow|tojson }}).matches})
+            ).addTo({{this._parent.get_name()}});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__(collapsed=False)
+        self.narrow = NARROW
 
 
 class Legend(MacroElement):
@@ -322,9 +378,12 @@ def page_policy(nonce: str, images: Sequence[str] = (), standalone: bool = False
 
 
 _PAGE = Template(
-    '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n{{ header }}\n</head>\n<body>\n{{ html }}\n'
-    '</body>\n<script nonce="{{ nonce }}">\n{{ script }}\n</script>\n</html>\n'
+    '<!DOCTYPE html>\n<html lang="{{ lang }}">\n<head>\n{{ header }}\n</head>\n<body>\n'
+    '{{ html }}\n</body>\n<script nonce="{{ nonce }}">\n{{ script }}\n</script>\n</html>\n'
 )
+#: folium's viewport forbids zooming the page; a phone's pinch zoom must work.
+_FIXED_VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>')
+VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1.0">'
 
 
 def render_page(fmap: folium.Map, nonce: str, policy: str | None = None) -> str:
@@ -347,7 +406,9 @@ def render_page(fmap: folium.Map, nonce: str, policy: str | None = None) -> str:
     figure = fmap.get_root()
     for child in figure._children.values():  # as Figure.render: fills head, body, script
         child.render()
-    header = [child.render() for child in figure.header._children.values()]
+    header = [
+        _FIXED_VIEWPORT.sub(VIEWPORT, child.render()) for child in figure.header._children.values()
+    ]
     if policy:
         header.insert(0, f'<meta http-equiv="Content-Security-Policy" content="{escape(policy)}">')
     return _PAGE.render(
@@ -355,6 +416,7 @@ def render_page(fmap: folium.Map, nonce: str, policy: str | None = None) -> str:
         html=figure.html.render(),
         script=figure.script.render(),
         nonce=nonce,
+        lang=HTML_LANG[language()],
     )
 
 

@@ -9,8 +9,9 @@ import folium
 from branca.element import MacroElement, Template
 
 from layers.base import FieldsTooltip, Legend, TextTooltip, text_html
+from layers.i18n import _
 
-#: Walking minutes bands: upper bound, colour, label.
+#: Walking minutes bands: upper bound, colour, label (a message of the catalogue).
 BANDS = (
     (5, "#1a9850", "≤ 5 min"),
     (10, "#91cf60", "5-10 min"),
@@ -22,30 +23,43 @@ SERVICE_COLOUR = "#2c7fb8"
 
 
 def band(minutes: float | None, circle: float) -> tuple[str, str]:
-    """Colour and label of a building's walking minutes (``None``: unreachable)."""
+    """Colour and label of a building's walking minutes (``None``: unreachable), the
+    label in the page's language."""
     if minutes is None:
-        return BANDS[-1][1], BANDS[-1][2]
+        return BANDS[-1][1], _(BANDS[-1][2])
     for upper, colour, label in BANDS:
         if minutes <= upper:
-            return colour, label
-    return BANDS[-1][1], BANDS[-1][2]
+            return colour, _(label)
+    return BANDS[-1][1], _(BANDS[-1][2])
 
 
 def buildings_layer(features: Sequence[dict], circle: float) -> folium.FeatureGroup:
-    """Buildings (footprints or points) with ``code``, ``minutes`` and ``covered``."""
-    group = folium.FeatureGroup(name="楼栋步行时间 buildings by walking minutes")
+    """Buildings (footprints or points) with ``code``, ``minutes`` and ``covered``
+    (``True``/``False``, shown as 是/否)."""
+    group = folium.FeatureGroup(name=_("buildings by walking minutes"))
+    yes, no = _("yes"), _("no")
+    shown = [
+        {
+            **f,
+            "properties": {
+                **f["properties"],
+                "covered": yes if f["properties"]["covered"] else no,
+            },
+        }
+        for f in features
+    ]
 
     def style(feature: dict) -> dict:
         colour, _ = band(feature["properties"]["minutes"], circle)
         return {"color": colour, "fillColor": colour, "weight": 1, "fillOpacity": 0.8}
 
     folium.GeoJson(
-        {"type": "FeatureCollection", "features": list(features)},
+        {"type": "FeatureCollection", "features": shown},
         style_function=style,
         marker=folium.CircleMarker(radius=4),
     ).add_child(
         FieldsTooltip(
-            ["code", "minutes", "covered"], ["楼栋 building", "分钟 minutes", "覆盖 covered"]
+            ["code", "minutes", "covered"], [_("building"), _("walking minutes"), _("covered")]
         )
     ).add_to(group)
     return group
@@ -106,15 +120,13 @@ class SummaryBox(MacroElement):
 
 def coverage_legend() -> Legend:
     """The legend of :func:`buildings_layer` and the gap areas."""
-    entries = [(label, colour) for _, colour, label in BANDS]
-    return Legend(
-        "步行时间 walking minutes", [*entries, ("服务盲区 gap area", GAP_COLOUR)], corner="left"
-    )
+    entries = [(_(label), colour) for _upper, colour, label in BANDS]
+    return Legend(_("walking minutes"), [*entries, (_("gap area"), GAP_COLOUR)], corner="left")
 
 
 def sites_layer(sites: Sequence[dict]) -> folium.FeatureGroup:
     """Proposed station sites (``rank``, ``location`` [lon, lat], ``gain_households``)."""
-    group = folium.FeatureGroup(name="建议站点 proposed sites")
+    group = folium.FeatureGroup(name=_("proposed sites"))
     for site in sites:
         lon, lat = site["location"]
         folium.Marker(
@@ -128,8 +140,11 @@ def sites_layer(sites: Sequence[dict]) -> folium.FeatureGroup:
         ).add_child(
             TextTooltip(
                 [
-                    f"建议站点 {site['rank']}：+{site['gain_households']} 户",
-                    f"proposed site {site['rank']}: +{site['gain_households']} households",
+                    _(
+                        "proposed site %(rank)s: +%(gain)s households",
+                        rank=site["rank"],
+                        gain=site["gain_households"],
+                    )
                 ]
             )
         ).add_to(group)

@@ -17,26 +17,37 @@ from folium.elements import JSCSSMixin
 from folium.template import Template
 
 from layers.assets import GEOMAN
-from layers.base import AssetUrl, base_map
+from layers.base import AssetUrl, base_map, page_title
 from layers.grids import KIND_COLOURS
+from layers.i18n import _
 
+#: The panel over the map (a template: its words come from the catalogue).
 PANEL = """
 <div id="gm-panel" style="position:absolute; top:10px; left:60px; z-index:1000;
      background:white; padding:8px 10px; border-radius:4px; font:13px/1.6 sans-serif;
      box-shadow:0 1px 4px rgba(0,0,0,.3); max-width:440px">
   <span id="gm-who"></span>
-  <a id="gm-signin" href="#" hidden>登录 sign in</a>
-  <button id="gm-signout" type="button" hidden>退出 sign out</button><br>
-  <label><input id="gm-adjust" type="checkbox"> 与相邻网格互让面积 hand area to and from
-  neighbours</label>
-  <button id="gm-merge" type="button">合并所选 merge selected</button><br>
-  <small>用编辑工具修改边界；按住 Shift 点选网格；在所选网格上画线即可拆分。
-  Edit a boundary with the edit tool; shift-click grids to select them; draw a line
-  across a selected grid to split it.</small><br>
+  <a id="gm-signin" href="#" hidden>{{ _("sign in")|e }}</a>
+  <button id="gm-signout" type="button" hidden>{{ _("sign out")|e }}</button><br>
+  <label><input id="gm-adjust" type="checkbox">
+    {{ _("hand area to and from neighbours")|e }}</label>
+  <button id="gm-merge" type="button">{{ _("merge selected")|e }}</button><br>
+  <small>{{ _("Edit a boundary with the edit tool; shift-click grids to select them; draw "
+  "a line across a selected grid to split it.")|e }}</small><br>
   <span id="gm-status" role="status"></span>
 </div>
 <style>.gm-bad { color: #b2182b; font-weight: bold } .gm-good { color: #1a9850 }</style>
 """
+#: The editor script's words (``editor.js``), as messages of the catalogue.
+MESSAGES = {
+    "signedIn": "signed in:",
+    "viewOnly": "not signed in: view only",
+    "refused": "refused",
+    "saved": "saved the new boundary",
+    "split": "split the grid in two",
+    "merged": "merged the grids",
+    "selectFirst": "shift-click the grid to split first",
+}
 
 
 class Editor(JSCSSMixin):
@@ -76,7 +87,14 @@ def editor_map(
         addresses.
     """
     fmap = base_map(bounds, url, tools=False)
-    fmap.get_root().html.add_child(Element(PANEL))
-    options = {"api": api, "area": area, "colours": KIND_COLOURS, **session}
+    page_title(fmap, _("Grid editor: %(area)s", area=area))
+    fmap.get_root().html.add_child(Element(Template(PANEL).render(_=_)))
+    options = {
+        "api": api,
+        "area": area,
+        "colours": KIND_COLOURS,
+        "messages": {key: _(text) for key, text in MESSAGES.items()},
+        **session,
+    }
     fmap.add_child(Editor(url, options))
     return fmap

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import folium
 
 from layers.base import FieldsTooltip, Legend, TextTooltip, text_html
+from layers.i18n import _
 
 #: Fill colour by grid kind; the master grid is an outline only.
 KIND_COLOURS = {
@@ -25,12 +26,34 @@ PLACE_COLOURS = {
     "suburban": "#59a14f",
     None: "#9c9c9c",
 }
+#: The name of each grid kind (a message of the catalogue: 一般网格 in Chinese).
 KIND_NAMES = {
-    "master": "总网格 master",
-    "general": "一般网格 general",
-    "micro": "微网格 micro",
-    "dedicated": "专属网格 dedicated",
+    "master": "master grid",
+    "general": "general grid",
+    "micro": "micro grid",
+    "dedicated": "dedicated grid",
 }
+#: The name of each place type of general grids.
+PLACE_NAMES = {
+    "new_build": "new-build estate",
+    "old_compound": "old compound",
+    "urban_village": "urban village",
+    "work_unit": "work unit",
+    "suburban": "suburban",
+    None: "place type unknown",
+}
+
+
+def kind_name(kind: str) -> str:
+    """A grid kind's name in the page's language (``general`` → 一般网格)."""
+    return _(KIND_NAMES[kind]) if kind in KIND_NAMES else kind
+
+
+def place_name(place_type: str | None) -> str:
+    """A place type's name in the page's language (``old_compound`` → 老旧型)."""
+    return _(PLACE_NAMES[place_type]) if place_type in PLACE_NAMES else str(place_type)
+
+
 #: Drawing order: the master grid under everything, micro grids on top.
 ORDER = {"master": 0, "general": 1, "dedicated": 1, "micro": 2}
 
@@ -58,7 +81,7 @@ def grids_layer(
     features: Sequence[dict],
     staff: bool = False,
     by_place: bool = False,
-    name: str = "网格 grids",
+    name: str | None = None,
     show: bool = True,
 ) -> folium.FeatureGroup:
     """A layer of grid polygons.
@@ -72,18 +95,21 @@ def grids_layer(
         Show the worker's name in the tooltip (never their contacts).
     by_place
         Colour general grids by place type instead of by kind.
+    name
+        The layer's name in the layer control (网格 when not given).
     show
         Whether the layer is on when the map opens.
     """
-    group = folium.FeatureGroup(name=name, show=show)
-    fields = ["code", "name", "kind", "households", "buildings"]
-    aliases = ["编码 code", "名称 name", "类型 kind", "户数 households", "楼栋 buildings"]
+    group = folium.FeatureGroup(name=name or _("grids"), show=show)
+    fields = ["code", "name", "kind_name", "households", "buildings"]
+    aliases = [_("code"), _("name"), _("kind"), _("households"), _("buildings")]
     if staff:
         fields.append("worker_name")
-        aliases.append("网格员 worker")
+        aliases.append(_("grid worker"))
     ordered = sorted(features, key=lambda f: ORDER[f["properties"]["kind"]])
     for feature in ordered:
-        props = {k: feature["properties"].get(k) for k in [*fields, "place_type"]}
+        props = {k: feature["properties"].get(k) for k in [*fields, "kind", "place_type"]}
+        props["kind_name"] = kind_name(props["kind"])
         folium.GeoJson(
             {"type": "Feature", "geometry": feature["geometry"], "properties": props},
             style_function=_style(by_place),
@@ -95,7 +121,7 @@ def grid_labels(
     features: Sequence[dict], points: Sequence[tuple[float, float]]
 ) -> folium.FeatureGroup:
     """Code and name of general and dedicated grids at a point inside each (lon, lat)."""
-    group = folium.FeatureGroup(name="网格标注 grid labels")
+    group = folium.FeatureGroup(name=_("grid labels"))
     for feature, (lon, lat) in zip(features, points, strict=True):
         p = feature["properties"]
         if p["kind"] not in ("general", "dedicated"):
@@ -118,10 +144,10 @@ def grid_labels(
 def grids_legend(by_place: bool = False) -> Legend:
     """The legend of :func:`grids_layer` (bottom left, the stations' is bottom right)."""
     if by_place:
-        entries = [(k or "unknown", c) for k, c in PLACE_COLOURS.items()]
-        return Legend("一般网格 place type", entries, corner="left")
-    entries = [(KIND_NAMES[k], c) for k, c in KIND_COLOURS.items() if k != "master"]
-    return Legend("网格 grids", entries, corner="left")
+        entries = [(place_name(k), c) for k, c in PLACE_COLOURS.items()]
+        return Legend(_("general grids by place type"), entries, corner="left")
+    entries = [(kind_name(k), c) for k, c in KIND_COLOURS.items() if k != "master"]
+    return Legend(_("grids"), entries, corner="left")
 
 
 FINDING_COLOURS = {"error": "#d7191c", "warning": "#fdae61"}
@@ -130,7 +156,7 @@ FINDING_COLOURS = {"error": "#d7191c", "warning": "#fdae61"}
 def findings_layer(findings: Sequence[dict]) -> folium.FeatureGroup:
     """The validator's findings where they are (``kind``, ``severity``, ``detail``,
     ``geometry``), errors red and warnings orange."""
-    group = folium.FeatureGroup(name="校验问题 validation findings")
+    group = folium.FeatureGroup(name=_("validation findings"))
     for finding in findings:
         if finding["geometry"] is None:
             continue

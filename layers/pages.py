@@ -25,7 +25,7 @@ from gridmap.models import Area, Building, Worker
 from gridmap.planning import plan_sites
 from gridmap.redraw import plans
 from gridmap.topology import validate_area
-from layers.base import AssetUrl, base_map
+from layers.base import AssetUrl, LayerControl, base_map, page_title
 from layers.coverage import (
     GAP_COLOUR,
     SERVICE_COLOUR,
@@ -37,8 +37,9 @@ from layers.coverage import (
     sites_layer,
 )
 from layers.grids import findings_layer, grid_labels, grids_layer, grids_legend
+from layers.i18n import _
 from layers.plan import metrics_text, moved_layer, plan_layer
-from layers.stations import stations_layer, stations_legend
+from layers.stations import kind_name, stations_layer, stations_legend
 
 #: Layers a grids map can show (findings: the validator's, drawn where they are).
 GRID_MAP_LAYERS = ("grids", "labels", "stations", "roads", "findings")
@@ -51,8 +52,18 @@ PLAN_NOTES_SHOWN = 5
 def _area(session: Session, code: str) -> Area:
     area = session.scalar(select(Area).where(Area.code == code))
     if area is None:
-        raise NotFound(f"no area with code {code!r}")
+        raise NotFound(_("There is no street or community with the code %(code)s.", code=code))
     return area
+
+
+def area_title(session: Session, code: str) -> str:
+    """An area's name and code, for a page's title (``玉林街道 (510107015)``).
+
+    Raises
+    ------
+    NotFound
+    """
+    return f"{_area(session, code).name} ({code})"
 
 
 def area_bounds(session: Session, code: str) -> list[float]:
@@ -96,7 +107,7 @@ def _point_features(session: Session, layer: str, code: str) -> list[dict]:
 
 
 def _roads(session: Session, code: str) -> folium.FeatureGroup:
-    roads = folium.FeatureGroup(name="道路 roads")
+    roads = folium.FeatureGroup(name=_("roads"))
     for road in _point_features(session, "roads", code):
         folium.GeoJson(
             road,
@@ -128,6 +139,7 @@ def grids_map(
         No area has that code.
     """
     fmap = base_map(area_bounds(session, code), url, base, tile_key, tools)
+    page_title(fmap, _("Grids of %(area)s", area=area_title(session, code)))
     if "roads" in layers and base == "none":
         _roads(session, code).add_to(fmap)
     if "grids" in layers:
@@ -145,7 +157,7 @@ def grids_map(
         fmap.add_child(stations_legend())
     if "findings" in layers:
         findings_layer(validate_area(session, code).as_dict()["findings"]).add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    LayerControl().add_to(fmap)
     return fmap
 
 
@@ -167,10 +179,20 @@ def coverage_map(
     (with the network's pieces, who could not join it, and warnings);
     and with ``sites``, that many proposed new sites (maximal covering from road
     junctions 100 m apart) with each one's gain."""
+    where = area_title(session, code)  # an unknown area is NotFound in the page's words
     result = analyse(session, code, kind, minutes, method, junctions=junctions)
     data, frame = result.data, result.data.frame
     fmap = base_map(
         shapely.bounds(frame.to_lonlat(data.area_m)).tolist(), url, base, tile_key, tools
+    )
+    page_title(
+        fmap,
+        _(
+            "%(kind)s within %(minutes)s minutes: %(area)s",
+            kind=kind_name(kind),
+            minutes=f"{minutes:g}",
+            area=where,
+        ),
     )
     if base == "none":
         _roads(session, code).add_to(fmap)
@@ -188,8 +210,8 @@ def coverage_map(
         for k in range(len(data.buildings.ids))
     ]
     service = [mapping(p) for p in result.service_areas() if p is not None]
-    areas_layer(service, "服务范围 service areas", SERVICE_COLOUR, dashed=True).add_to(fmap)
-    areas_layer([mapping(p) for p in result.gaps()], "服务盲区 gap areas", GAP_COLOUR).add_to(fmap)
+    areas_layer(service, _("service areas"), SERVICE_COLOUR, dashed=True).add_to(fmap)
+    areas_layer([mapping(p) for p in result.gaps()], _("gap areas"), GAP_COLOUR).add_to(fmap)
     buildings_layer(buildings, minutes).add_to(fmap)
     stations = [
         {
@@ -212,25 +234,46 @@ def coverage_map(
     share = "-" if totals["share"] is None else f"{totals['share']:.0%}"
     fmap.add_child(
         SummaryBox(
-            f"{kind} within {minutes:g} min ({result.distance_m:g} m, {result.method}): "
-            f"{totals['households_covered']:,} of {totals['households']:,} households ({share})"
+            _(
+                "%(kind)s within %(minutes)s min (%(metres)s m, %(method)s): %(covered)s of "
+                "%(total)s households (%(share)s)",
+                kind=kind_name(kind),
+                minutes=f"{minutes:g}",
+                metres=f"{result.distance_m:g}",
+                method=_(METHOD_NAMES.get(result.method, result.method)),
+                covered=f"{totals['households_covered']:,}",
+                total=f"{totals['households']:,}",
+                share=share,
+            )
             + network_note(result)
         )
     )
     fmap.add_child(coverage_legend())
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    LayerControl().add_to(fmap)
     return fmap
 
 
+#: The summary's words on the network: one piece, and more.
+NETWORK_NOTES = (
+    "network: %(pieces)s piece, not joined: %(buildings)s buildings, %(stations)s stations",
+    "network: %(pieces)s pieces, not joined: %(buildings)s buildings, %(stations)s stations",
+)
+#: How distances were measured, by the coverage result's ``method``.
+METHOD_NAMES = {"network": "along the walking network", "euclidean": "straight line"}
+
+
 def network_note(result: Coverage) -> str:
-    """The summary's words on the network: its pieces, who could not join it, warnings."""
+    """The summary's words on the network: its pieces, who could not join it, warnings
+    (a warning's text is the engine's own)."""
     net, note = result.network, ""
     if net is not None:
-        note = (
-            f" · network: {net.pieces} piece{'' if net.pieces == 1 else 's'}, not joined: "
-            f"{net.buildings_not_joined} buildings, {net.stations_not_joined} stations"
+        note = " · " + _(
+            NETWORK_NOTES[net.pieces != 1],
+            pieces=net.pieces,
+            buildings=net.buildings_not_joined,
+            stations=net.stations_not_joined,
         )
-    return note + "".join(f" · warning: {w}" for w in result.warnings)
+    return note + "".join(" · " + _("warning: %(text)s", text=w) for w in result.warnings)
 
 
 def plan_map(
@@ -244,14 +287,18 @@ def plan_map(
 ) -> folium.Map:
     """A draft over today's grids (toggle them in the layer control), its measures,
     and the buildings that change grid."""
-    plan = plans.get_plan(session, plan_id)
+    try:
+        plan = plans.get_plan(session, plan_id)
+    except NotFound:
+        raise NotFound(_("There is no plan %(id)s.", id=plan_id)) from None
     code = plan.community.code
     boundary = to_shape(plan.community.geom)
     fmap = base_map(shapely.bounds(boundary).tolist(), url, base, tile_key, tools)
+    page_title(fmap, _("Plan %(id)s of %(area)s", id=plan_id, area=area_title(session, code)))
     if base == "none":
         _roads(session, code).add_to(fmap)
     today = [g for g in grid_features(session, code, staff) if g["properties"]["kind"] != "master"]
-    grids_layer(today, staff=staff, name="现状网格 today", show=False).add_to(fmap)
+    grids_layer(today, staff=staff, name=_("today's grids"), show=False).add_to(fmap)
     drafted = [
         {"type": "Feature", "geometry": mapping(geom), "properties": props}
         for props, geom in plans.plan_features(plan)
@@ -273,9 +320,9 @@ def plan_map(
         )
     moved_layer(points).add_to(fmap)
     summary = plans.summary(plan)
-    notes = [f"作者 author: {summary['author']}"]
-    notes += [f"备注 note: {note}" for note in summary["notes"][:PLAN_NOTES_SHOWN]]
+    notes = [_("author: %(name)s", name=summary["author"])]
+    notes += [_("note: %(text)s", text=note) for note in summary["notes"][:PLAN_NOTES_SHOWN]]
     fmap.add_child(SummaryBox(metrics_text(summary), notes))
     fmap.add_child(grids_legend())
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    LayerControl().add_to(fmap)
     return fmap

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import folium
 
 from layers.base import Legend, TextTooltip
+from layers.i18n import _
 
 KIND_COLOURS = {
     "party_service_center": "#c0392b",
@@ -16,21 +17,26 @@ KIND_COLOURS = {
     "health_station": "#2980b9",
     "other": "#7f8c8d",
 }
+#: The name of each station kind (a message of the catalogue: 养老服务站 in Chinese).
 KIND_NAMES = {
-    "party_service_center": "党群服务中心",
-    "service_post": "服务站",
-    "canteen": "长者食堂",
-    "elderly_care": "养老服务",
-    "health_station": "卫生服务站",
-    "other": "其他",
+    "party_service_center": "party and public service centre",
+    "service_post": "neighbourhood service post",
+    "canteen": "community canteen",
+    "elderly_care": "elderly care station",
+    "health_station": "health station",
+    "other": "other station",
 }
 
 
-def stations_layer(
-    features: Sequence[dict], name: str = "服务站点 stations"
-) -> folium.FeatureGroup:
-    """A marker per station (GeoJSON point features with ``name``, ``kind``, ``capacity``)."""
-    group = folium.FeatureGroup(name=name)
+def kind_name(kind: str) -> str:
+    """A station kind's name in the page's language (``elderly_care`` → 养老服务站)."""
+    return _(KIND_NAMES[kind]) if kind in KIND_NAMES else kind
+
+
+def stations_layer(features: Sequence[dict], name: str | None = None) -> folium.FeatureGroup:
+    """A marker per station (GeoJSON point features with ``name``, ``kind``, ``capacity``),
+    in a layer named ``name`` (服务站点 when not given)."""
+    group = folium.FeatureGroup(name=name or _("stations"))
     for feature in features:
         p = feature["properties"]
         lon, lat = feature["geometry"]["coordinates"]
@@ -46,8 +52,8 @@ def stations_layer(
             TextTooltip(
                 [
                     p["name"],
-                    KIND_NAMES.get(p["kind"], p["kind"]),
-                    f"容量 capacity {p['capacity']}" if p.get("capacity") else None,
+                    kind_name(p["kind"]),
+                    _("capacity %(n)s", n=p["capacity"]) if p.get("capacity") else None,
                 ]
             )
         ).add_to(group)
@@ -56,6 +62,4 @@ def stations_layer(
 
 def stations_legend() -> Legend:
     """The legend of :func:`stations_layer`."""
-    return Legend(
-        "服务站点 stations", [(f"{KIND_NAMES[k]} {k}", c) for k, c in KIND_COLOURS.items()]
-    )
+    return Legend(_("stations"), [(kind_name(k), c) for k, c in KIND_COLOURS.items()])

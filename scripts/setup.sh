@@ -47,6 +47,8 @@ command -v pg_config >/dev/null || wanted+=("libpq-dev")
 if $for_tests && ! command -v chromium >/dev/null; then wanted+=("chromium"); fi
 # GDAL's command-line tools: the OGC API tests read /ogc with ogrinfo and ogr2ogr.
 if $for_tests && ! command -v ogrinfo >/dev/null; then wanted+=("gdal-bin"); fi
+# A CJK font, so the browser tests (and their screenshots) draw Chinese, not boxes.
+if $for_tests && [ ! -d /usr/share/fonts/truetype/wqy ]; then wanted+=("fonts-wqy-microhei"); fi
 if [ ${#wanted[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null || ! apt_install "${wanted[@]}"; then
     say "cannot install the system packages gridmap needs."

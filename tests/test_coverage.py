@@ -461,9 +461,9 @@ def test_a_broken_network_is_reported_and_auto_does_not_use_it(
     ).get_json()
     assert sites["method"] == "network" and sites["network"]["pieces"] == 1
 
-    page = client.get("/maps/coverage?area=C1&kind=health_station").get_data(as_text=True)
+    page = client.get("/maps/coverage?area=C1&kind=health_station&lang=en").get_data(True)
     assert "network: 10 pieces" in page and "warning: the road network is in 10 pieces" in page
-    page = client.get("/maps/coverage?area=C1&kind=health_station&junctions=crossings")
+    page = client.get("/maps/coverage?area=C1&kind=health_station&junctions=crossings&lang=en")
     assert "network: 1 piece," in page.get_data(as_text=True)
 
     env = cli_env(db_url)

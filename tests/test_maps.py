@@ -1,6 +1,7 @@
 """Map pages and embeds: local assets only, the viewer rule, frame policies, bad
 parameters; and in a real headless Chromium (Debian's, driven by Playwright) with
-every request that leaves the machine refused."""
+every request that leaves the machine refused, as a browser set to Chinese (pages in
+English are tested in ``tests/test_pages_i18n.py``)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ ASSET = re.compile(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"')
 def count(engine, sql: str) -> int:
     with engine.connect() as conn:
         return conn.execute(text(sql)).scalar()
+
+
+def chinese(browser):
+    """A browser context that asks for Chinese pages (``Accept-Language: zh-CN``)."""
+    return browser.new_context(locale="zh-CN")
 
 
 def mentions(page: str, value: str) -> bool:
@@ -120,7 +126,7 @@ def test_bad_map_parameters(demo_client, query, status):
     for path in ("/maps/grids", "/embed/grids"):
         response = demo_client.get(f"{path}?{query}")
         assert response.status_code == status, path
-        assert response.mimetype == "application/problem+json"
+        assert response.mimetype == "text/html"  # a page in words, not the API's JSON
 
 
 # -- in a browser -------------------------------------------------------------------
@@ -158,7 +164,7 @@ def test_the_grids_page_in_a_browser_shows_every_grid_and_station(
     grids = count(demo_engine, "SELECT count(*) FROM grids WHERE active")
     stations = count(demo_engine, "SELECT count(*) FROM stations")
     with serving(demo_db_url) as base:
-        page, problems = offline_page(browser, base)
+        page, problems = offline_page(browser, base, chinese(browser))
         page.goto(f"{base}/maps/grids?area={STREET}", wait_until="networkidle")
         # Grid polygons and station markers are Leaflet's interactive paths; roads are not.
         assert page.locator("path.leaflet-interactive").count() == grids + stations
@@ -171,7 +177,7 @@ def test_the_grids_page_in_a_browser_shows_every_grid_and_station(
         for x, y in ((300, 300), (500, 300), (500, 500)):
             page.mouse.click(x, y)
         readout = page.inner_text(".gridmap-measure-readout")
-        assert "长度 length" in readout and "面积 area" in readout
+        assert "长度" in readout and "面积" in readout
         if os.environ.get("GRIDMAP_SCREENSHOTS"):
             page.screenshot(path=os.path.join(os.environ["GRIDMAP_SCREENSHOTS"], "measure.png"))
         page.click(".gridmap-measure-toggle")
@@ -257,11 +263,12 @@ def test_the_coverage_and_plan_pages_in_a_browser(browser, demo_db_url, demo_eng
     )
     canteens = count(demo_engine, "SELECT count(*) FROM stations WHERE kind = 'canteen'")
     with serving(demo_db_url) as base:
-        page, problems = offline_page(browser, base)
+        page, problems = offline_page(browser, base, chinese(browser))
         page.goto(f"{base}/maps/coverage?area={STREET}&kind=canteen", wait_until="networkidle")
         # Buildings and stations are interactive; gap and service areas are not.
         assert page.locator("path.leaflet-interactive").count() == residential + canteens
-        assert "of 24," in page.locator(".gridmap-summary").inner_text()
+        summary = page.locator(".gridmap-summary").inner_text()
+        assert "社区食堂 10 分钟服务圈" in summary and "：24," in summary and "户中覆盖" in summary
         assert problems == []
 
         request = urllib.request.Request(
@@ -275,7 +282,7 @@ def test_the_coverage_and_plan_pages_in_a_browser(browser, demo_db_url, demo_eng
         page.goto(f"{base}/maps/plans/{plan['id']}", wait_until="networkidle")
         # Today's grids start hidden; the plan's grids and the moved buildings are drawn.
         assert page.locator("path.leaflet-interactive").count() == planned + len(moves["moves"])
-        page.get_by_label("today").check()
+        page.get_by_label("现状网格").check()
         today = count(
             demo_engine,
             "SELECT count(*) FROM grids g JOIN areas a ON a.id = g.community_id "
@@ -285,7 +292,7 @@ def test_the_coverage_and_plan_pages_in_a_browser(browser, demo_db_url, demo_eng
             page.locator("path.leaflet-interactive").count()
             == planned + len(moves["moves"]) + today
         )
-        assert "validator clean" in page.locator(".gridmap-summary").inner_text()
+        assert "校验通过" in page.locator(".gridmap-summary").inner_text()
         assert problems == []
 
 
@@ -298,7 +305,7 @@ def _open_editor(page, url: str, token: str) -> None:
     page.click("button[type=submit]")
     page.wait_for_url(url)
     wait_for(page, "window.gridmapEditorLayers.grids.getLayers().length > 0")
-    assert "signed in" in page.inner_text("#gm-who")
+    assert "已登录" in page.inner_text("#gm-who")
 
 
 SHRINK = """([id, factor]) => {
@@ -328,12 +335,12 @@ def test_the_editor_refuses_a_gap_and_saves_with_the_neighbours(
         .one()
     )
     with serving(demo_db_url) as base:
-        page, problems = offline_page(browser, base)
+        page, problems = offline_page(browser, base, chinese(browser))
         _open_editor(page, f"{base}/editor?area={area}", demo_tokens["planner"])
 
         page.evaluate(SHRINK, [grid_id, 0.9])
         page.wait_for_selector("#gm-status.gm-bad")
-        assert "refused (409)" in page.inner_text("#gm-status")
+        assert "被拒绝 (409)" in page.inner_text("#gm-status")
         assert "is in no grid" in page.inner_text("#gm-status")
         # The gap is drawn where it is.
         assert page.evaluate("window.gridmapEditorLayers.findings.getLayers().length") > 0
@@ -349,7 +356,7 @@ def test_the_editor_refuses_a_gap_and_saves_with_the_neighbours(
         wait_for(page, "window.gridmapEditorLayers.grids.getLayers().length > 0")
         page.evaluate(SHRINK, [grid_id, 0.9])
         page.wait_for_selector("#gm-status.gm-good")
-        assert "saved" in page.inner_text("#gm-status")
+        assert "已保存" in page.inner_text("#gm-status")
         with demo_engine.connect() as conn:
             now, now_m2 = conn.execute(
                 text("SELECT version, ST_Area(geom::geography) FROM grids WHERE id = :i"),
@@ -376,7 +383,7 @@ def test_findings_and_proposed_sites_are_drawn(demo_client, demo_tokens):
     ).get_json()
     page = demo_client.get(f"/maps/coverage?area={area}&kind=elderly_care&sites=2").get_data(True)
     for site in proposal["sites"]:
-        assert f"proposed site {site['rank']}: +{site['gain_households']} households" in page
+        assert mentions(page, f"建议站点 {site['rank']}：新增覆盖 {site['gain_households']} 户")
     assert (
         demo_client.get(f"/maps/coverage?area={area}&kind=elderly_care&sites=99").status_code == 400
     )
@@ -412,7 +419,7 @@ def test_render_coverage_and_plan_maps(demo_db_url, demo_client, demo_tokens, tm
     )
     page = out.read_text(encoding="utf-8")
     assert all(url.startswith("data:") for url in ASSET.findall(page))
-    assert f"plan {plan['id']} (draft)" in page
+    assert f"方案 {plan['id']}（草案）" in page  # gridmap render writes Chinese
     wrong = run_cli(
         "render",
         "510107015001",
@@ -471,12 +478,12 @@ def test_the_editor_splits_and_merges(browser, demo_db_url, demo_engine, demo_to
 
     before = active()
     with serving(demo_db_url) as base:
-        page, problems = offline_page(browser, base)
+        page, problems = offline_page(browser, base, chinese(browser))
         _open_editor(page, f"{base}/editor?area={area}", demo_tokens["planner"])
         page.evaluate(SELECT, before[0][0])
         page.evaluate(SPLIT, before[0][0])
         page.wait_for_selector("#gm-status.gm-good")
-        assert "split" in page.inner_text("#gm-status")
+        assert "已拆分" in page.inner_text("#gm-status")
         after_split = active()
         assert len(after_split) == len(before) + 1
         new = sorted({i for i, _ in after_split} - {i for i, _ in before})
@@ -488,6 +495,6 @@ def test_the_editor_splits_and_merges(browser, demo_db_url, demo_engine, demo_to
         for grid_id in new:
             page.evaluate(SELECT, grid_id)
         page.click("#gm-merge")
-        wait_for(page, "document.querySelector('#gm-status').textContent.includes('merged')")
+        wait_for(page, "document.querySelector('#gm-status').textContent.includes('已合并')")
         assert len(active()) == len(before)
         assert problems == []

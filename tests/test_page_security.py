@@ -141,7 +141,8 @@ def _assert_policy(header: str | None, embed: bool = False) -> None:
 def _watched(browser, base: str, context=None):
     """An offline page that also records dialogs, requests for ``x`` and HTML answers
     without the policy."""
-    page, problems = offline_page(browser, base, context)
+    # A browser set to Chinese: the pages' own words below are the Chinese ones.
+    page, problems = offline_page(browser, base, context or browser.new_context(locale="zh-CN"))
     page.add_init_script(f"({WATCH})()")
 
     def dialog(d):

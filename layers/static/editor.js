@@ -15,15 +15,16 @@
     var who = document.getElementById("gm-who");
     var signin = document.getElementById("gm-signin");
     var signout = document.getElementById("gm-signout");
+    var words = options.messages;  // in the page's language
     if (options.who) {
-      who.textContent = "已登录 signed in: " + options.who.name + "（" + options.who.role + "）";
+      who.textContent = words.signedIn + " " + options.who.name + "（" + options.who.role + "）";
       signout.hidden = false;
       signout.addEventListener("click", function () {
         fetch(options.signout, {method: "POST", headers: {"X-CSRF-Token": options.csrf}})
           .then(function () { window.location.reload(); });
       });
     } else {
-      who.textContent = "未登录，只能查看 not signed in: view only";
+      who.textContent = words.viewOnly;
       signin.href = options.signin;
       signin.hidden = false;
     }
@@ -97,7 +98,7 @@
               .bindTooltip(textBox(e.reason || e.kind)).addTo(findings);
           }
         });
-        say("被拒绝 refused (" + response.status + "): " + (problem.detail || problem.title), true);
+        say(words.refused + " (" + response.status + "): " + (problem.detail || problem.title), true);
         return load();
       });
     }
@@ -107,7 +108,7 @@
       fetch(api + "/grids/" + layer.gridId + "?adjust_neighbours=" + adjust.checked, {
         method: "PATCH", headers: headers(layer.version),
         body: JSON.stringify({geometry: geometry})
-      }).then(function (r) { return answer(r, "已保存新边界 saved the new boundary"); });
+      }).then(function (r) { return answer(r, words.saved); });
     }
 
     map.on("pm:create", function (e) {
@@ -118,11 +119,11 @@
       grids.eachLayer(function (layer) {
         if (selected[layer.gridId] !== undefined) { target = layer; }
       });
-      if (!target) { say("请先按住 Shift 点选要拆分的网格 shift-click the grid to split first", true); return; }
+      if (!target) { say(words.selectFirst, true); return; }
       fetch(api + "/grids/" + target.gridId + "/split", {
         method: "POST", headers: headers(target.version),
         body: JSON.stringify({line: line})
-      }).then(function (r) { selected = {}; return answer(r, "已拆分为两个网格 split the grid in two"); });
+      }).then(function (r) { selected = {}; return answer(r, words.split); });
     });
 
     document.getElementById("gm-merge").addEventListener("click", function () {
@@ -131,7 +132,7 @@
       });
       fetch(api + "/grids/merge", {
         method: "POST", headers: headers(), body: JSON.stringify({grids: items})
-      }).then(function (r) { selected = {}; return answer(r, "已合并网格 merged the grids"); });
+      }).then(function (r) { selected = {}; return answer(r, words.merged); });
     });
 
     // For the page's own scripts (and its tests): the grids and the drawn findings.

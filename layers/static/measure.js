@@ -24,20 +24,23 @@
     return m >= 1000 ? (m / 1000).toFixed(2) + " km" : Math.round(m) + " m";
   }
 
-  function squareMetres(a) {
-    return a >= 10000 ? (a / 10000).toFixed(2) + " 公顷 ha" : Math.round(a) + " m²";
+  function squareMetres(a, hectares) {
+    return a >= 10000 ? (a / 10000).toFixed(2) + " " + hectares : Math.round(a) + " m²";
   }
 
   L.Control.GridmapMeasure = L.Control.extend({
-    options: {position: "topleft"},
+    // The words of the control, in the page's language (set by layers.base.Measure).
+    options: {position: "topleft", messages: {
+      button: "测", title: "测量距离和面积", start: "在地图上依次点选各点；再点“测”结束",
+      length: "长度", area: "面积", hectares: "公顷"}},
 
     onAdd: function (map) {
       var box = L.DomUtil.create("div", "leaflet-bar leaflet-control leaflet-control-measure");
       var button = L.DomUtil.create("a", "gridmap-measure-toggle", box);
       button.href = "#";
       button.setAttribute("role", "button");
-      button.title = "测量距离和面积 measure distances and areas";
-      button.textContent = "测";
+      button.title = this.options.messages.title;
+      button.textContent = this.options.messages.button;
       this._readout = L.DomUtil.create("div", "gridmap-measure-readout", box);
       this._readout.hidden = true;
       L.DomEvent.disableClickPropagation(box);
@@ -59,7 +62,7 @@
       this._map.on("click", this._add, this);
       this._map.getContainer().style.cursor = "crosshair";
       this._readout.hidden = false;
-      this._readout.textContent = "在地图上依次点选各点；再点“测”结束 click points on the map; click 测 again to finish";
+      this._readout.textContent = this.options.messages.start;
     },
 
     _stop: function () {
@@ -84,8 +87,11 @@
         L.circleMarker(p, {radius: 3, color: COLOUR, interactive: false}).addTo(this._drawn);
       }, this);
       for (var i = 1; i < points.length; i++) { length += map.distance(points[i - 1], points[i]); }
-      var lines = ["长度 length " + metres(length)];
-      if (points.length > 2) { lines.push("面积 area " + squareMetres(ringArea(points))); }
+      var words = this.options.messages;
+      var lines = [words.length + " " + metres(length)];
+      if (points.length > 2) {
+        lines.push(words.area + " " + squareMetres(ringArea(points), words.hectares));
+      }
       this._readout.textContent = lines.join(" · ");
     }
   });
