@@ -151,11 +151,31 @@ def grids_legend(by_place: bool = False) -> Legend:
 
 
 FINDING_COLOURS = {"error": "#d7191c", "warning": "#fdae61"}
+#: The name of each kind of validation finding (a message of the catalogue).
+FINDING_NAMES = {
+    "gap": "gap",
+    "overlap": "overlap",
+    "outside_parent": "outside its parent",
+    "invalid_geometry": "invalid geometry",
+    "not_contiguous": "not in one piece",
+    "building_unassigned": "building in no grid",
+    "building_in_several": "building in several grids",
+    "building_split": "building cut by a boundary",
+    "households_out_of_range": "households out of range",
+    "no_worker": "no grid worker",
+    "worker_overloaded": "grid worker overloaded",
+}
+
+
+def finding_name(kind: str) -> str:
+    """A finding kind's name in the page's language (``gap`` → 缺口)."""
+    return _(FINDING_NAMES[kind]) if kind in FINDING_NAMES else kind
 
 
 def findings_layer(findings: Sequence[dict]) -> folium.FeatureGroup:
     """The validator's findings where they are (``kind``, ``severity``, ``detail``,
-    ``geometry``), errors red and warnings orange."""
+    ``geometry``), errors red and warnings orange; the tooltip names the kind in the
+    page's language (the detail is the validator's own words)."""
     group = folium.FeatureGroup(name=_("validation findings"))
     for finding in findings:
         if finding["geometry"] is None:
@@ -170,5 +190,15 @@ def findings_layer(findings: Sequence[dict]) -> folium.FeatureGroup:
                 "fillOpacity": 0.45,
             },
             marker=folium.CircleMarker(radius=6),
-        ).add_child(TextTooltip([f"{finding['kind']}: {finding['detail']}"])).add_to(group)
+        ).add_child(
+            TextTooltip(
+                [
+                    _(
+                        "%(kind)s: %(detail)s",
+                        kind=finding_name(finding["kind"]),
+                        detail=finding["detail"],
+                    )
+                ]
+            )
+        ).add_to(group)
     return group

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import flask_babel
 from babel.support import NullTranslations, Translations
-from flask import Flask, has_request_context, request
+from flask import Flask, Response, has_request_context, request
 
 #: The folder of the message catalogue.
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
@@ -48,6 +48,17 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
     babel.init_app(app, locale_selector=select_language)
+    app.after_request(say_the_language)
+
+
+def say_the_language(response: Response) -> Response:
+    """An HTML page says its language (``Content-Language``) and that it varies with
+    the browser's ``Accept-Language``, so no cache hands a Chinese page to an English
+    reader or the reverse."""
+    if response.mimetype == "text/html":
+        response.headers["Content-Language"] = HTML_LANG[language()]
+        response.vary.add("Accept-Language")
+    return response
 
 
 @cache

@@ -373,7 +373,13 @@ def test_findings_and_proposed_sites_are_drawn(demo_client, demo_tokens):
     page = demo_client.get(f"/maps/grids?area={STREET}&layers=grids,findings").get_data(True)
     drawn = [f for f in report["findings"] if f["geometry"] is not None]
     assert drawn
-    assert page.count(f"{drawn[0]['kind']}: ") == sum(f["kind"] == drawn[0]["kind"] for f in drawn)
+    # Each drawn where it is, its kind named in Chinese (gap → 缺口), its detail as given.
+    from layers.grids import FINDING_NAMES
+    from layers.i18n import gettext
+
+    name = json.dumps(gettext(FINDING_NAMES[drawn[0]["kind"]]) + "：")[1:-1]
+    assert page.count(name) == sum(f["kind"] == drawn[0]["kind"] for f in drawn)
+    assert mentions(page, drawn[0]["detail"])
 
     area = "510107015003"
     proposal = demo_client.post(

@@ -91,6 +91,7 @@ def _messages() -> set[str]:
         for _line, _function, message in jinja.extract_translations(source):
             found.add(message[0] if isinstance(message, tuple) else message)
     found.update(grids.KIND_NAMES.values(), grids.PLACE_NAMES.values())
+    found.update(grids.FINDING_NAMES.values())
     found.update(stations.KIND_NAMES.values(), editor.MESSAGES.values())
     found.update(label for _upper, _colour, label in coverage.BANDS)
     found.update(pages.METHOD_NAMES.values(), pages.NETWORK_NOTES, (maps.PASTE_HERE,))
@@ -251,6 +252,17 @@ def test_the_api_keeps_problem_json(demo_client):
     assert response.mimetype == "application/problem+json"
     response = demo_client.get("/api/v1/coverage?area=999&kind=canteen")
     assert response.mimetype == "application/problem+json"
+
+
+def test_pages_say_their_language_and_vary_by_the_browsers(demo_client):
+    for path in ("/", f"/maps/grids?area={STREET}&layers=grids", "/maps/plans/999"):
+        chinese = demo_client.get(path)
+        assert chinese.headers["Content-Language"] == "zh-CN", path
+        assert "Accept-Language" in chinese.headers["Vary"], path
+        english = demo_client.get(path, headers={"Accept-Language": "en-GB,en;q=0.8"})
+        assert english.headers["Content-Language"] == "en", path
+    api = demo_client.get("/api/v1/grids?limit=1")
+    assert "Content-Language" not in api.headers  # codes, not words
 
 
 def test_pages_let_a_phone_zoom(demo_client):
