@@ -214,3 +214,17 @@ def test_the_prefilter_box_is_wide_enough_far_from_the_equator(engine, latitude)
             )
         )
         assert fast == exact and 0 < len(exact) < len(roads)
+
+
+def test_a_summary_without_footprints_is_the_same_summary(engine, city):
+    from gridmap.coverage import analyse
+
+    with Session(engine) as session:
+        full = analyse(session, "C", "service_post", method="network")
+        lean = analyse(session, "C", "service_post", method="network", shapes=False)
+    assert lean.summary() == full.summary()
+    assert lean.by(lean.data.buildings.grid) == full.by(full.data.buildings.grid)
+    assert len(full.data.buildings.shapes_m) == len(full.data.buildings.ids)
+    assert full.gaps()
+    with pytest.raises(ValueError):
+        _ = lean.data.buildings.shapes_m
