@@ -19,7 +19,7 @@ from folium.template import Template
 from layers.assets import GEOMAN
 from layers.base import AssetUrl, base_map, page_title
 from layers.grids import KIND_COLOURS
-from layers.i18n import _
+from layers.i18n import _, language
 
 #: The panel over the map (a template: its words come from the catalogue).
 PANEL = """
@@ -94,6 +94,7 @@ def editor_map(
         "area": area,
         "colours": KIND_COLOURS,
         "messages": {key: _(text) for key, text in MESSAGES.items()},
+        "lang": language(),  # Geoman's own tooltips and hints, in its catalogue
         **session,
     }
     fmap.add_child(Editor(url, options))

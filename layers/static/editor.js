@@ -137,6 +137,7 @@
 
     // For the page's own scripts (and its tests): the grids and the drawn findings.
     window.gridmapEditorLayers = {map: map, grids: grids, findings: findings};
+    map.pm.setLang(options.lang === "en" ? "en" : "zh");  // Geoman's words: the page's language
     map.pm.setGlobalOptions({snappable: true, snapDistance: 15, allowSelfIntersection: false});
     map.pm.addControls({position: "topleft", drawMarker: false, drawCircleMarker: false,
       drawPolygon: false, drawRectangle: false, drawCircle: false, drawText: false,
