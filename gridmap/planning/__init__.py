@@ -154,7 +154,7 @@ def plan_sites(
     """
     if k is not None and share is not None:
         raise PlanningProblem("give k (maximal covering) or share (set covering), not both")
-    coverage = analyse(session, area, kind, minutes, method, junctions=junctions)
+    coverage = analyse(session, area, kind, minutes, method, junctions=junctions, shapes=False)
     rules = coverage.rules
     junctions = coverage.network.junctions if coverage.network else rules.junctions
     data, b = coverage.data, coverage.data.buildings
