@@ -35,7 +35,10 @@ bp = Blueprint(
 class CoverageArgs(ma.Schema):
     """The question: which area, which kind of station, how far, measured how."""
 
-    area = Text(required=True, metadata={"description": "Street or community code"})
+    area = Text(
+        required=True,
+        metadata={"description": "Area code of any level: community, street, district or city"},
+    )
     kind = Text(required=True, validate=ma.validate.OneOf(STATION_KINDS))
     minutes = ma.fields.Float(load_default=10, validate=ma.validate.Range(1, 60))
     method = Text(
@@ -143,10 +146,10 @@ class CoverageSchema(CoverageQuestionSchema):
     stations = ma.fields.List(ma.fields.Nested(StationLoadSchema))
 
 
-def _analyse(args: dict[str, Any], session: Session | None = None) -> Coverage:
+def _analyse(args: dict[str, Any], session: Session | None = None, shapes: bool = True) -> Coverage:
     if session is None:  # a request's own transaction; a background job brings its own
         with db_session() as session:
-            return _analyse(args, session)
+            return _analyse(args, session, shapes)
     return analyse(
         session,
         args["area"],
@@ -154,6 +157,7 @@ def _analyse(args: dict[str, Any], session: Session | None = None) -> Coverage:
         args["minutes"],
         args["method"],
         junctions=args["junctions"],
+        shapes=shapes,  # totals need no footprints (a city's take a second to fetch)
     )
 
 
@@ -193,7 +197,7 @@ def coverage(args: dict[str, Any]):
         buildings = area_buildings(session, args["area"])
     if wants_job(buildings, "JOB_COVERAGE_BUILDINGS"):
         return accepted("coverage", args, dedupe=True)
-    return _summary(_analyse(args))
+    return _summary(_analyse(args, shapes=False))
 
 
 def _report(result: Coverage, fmt: str, workers: bool):
@@ -217,7 +221,7 @@ def _report(result: Coverage, fmt: str, workers: bool):
 def _coverage_job(session: Session, job: JobContext) -> dict[str, Any]:
     """A coverage as a background job: the answer of ``GET /coverage``."""
     job.progress("analysing", 0, 1)
-    return CoverageSchema().dump(_summary(_analyse(job.params, session)))
+    return CoverageSchema().dump(_summary(_analyse(job.params, session, shapes=False)))
 
 
 def _summary(result: Coverage) -> dict[str, Any]:
