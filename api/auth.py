@@ -36,6 +36,7 @@ from werkzeug.exceptions import Unauthorized
 
 from api.database import db_session
 from gridmap.tokens import ANONYMOUS, Principal, hash_token, principal_for, principal_for_hash
+from layers.i18n import HTML_LANG, _, language
 
 #: The header (or, for a plain form, the field) that carries a session's CSRF token.
 CSRF_HEADER = "X-CSRF-Token"
@@ -177,28 +178,30 @@ def init_app(app: Flask) -> None:
 
 # -- the sign-in page -----------------------------------------------------------------
 
+# Its words come from the pages' message catalogue (layers/i18n.py): Chinese, or English
+# on request.
 _PAGE = """<!doctype html>
-<html lang="zh-CN"><meta charset="utf-8">
-<title>gridmap 登录 sign in</title>
+<html lang="{{ lang }}"><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>{{ _("gridmap: sign in") }}</title>
 <style>body { font: 15px/1.6 sans-serif; max-width: 34em; margin: 3em auto; padding: 0 1em }
 .bad { color: #b2182b }</style>
-<h1>登录 gridmap <small>sign in</small></h1>
-{% if who %}<p>已登录：{{ who.name }}（{{ who.role }}）· signed in as {{ who.name }}
-({{ who.role }})</p>
+<h1>{{ _("gridmap: sign in") }}</h1>
+{% if who %}<p>{{ _("signed in:") }} {{ who.name }}（{{ who.role }}）</p>
 <form method="post" action="{{ url_for('session.sign_out') }}">
 <input type="hidden" name="csrf_token" value="{{ csrf }}">
 <input type="hidden" name="next" value="{{ next }}">
-<button type="submit">退出 sign out</button></form>{% endif %}
+<button type="submit">{{ _("sign out") }}</button></form>{% endif %}
 {% if message %}<p class="bad" role="alert">{{ message }}</p>{% endif %}
 <form method="post" action="{{ url_for('session.sign_in') }}">
-<p><label>令牌 token <input name="token" type="password" size="48" autocomplete="off"
+<p><label>{{ _("token") }} <input name="token" type="password" size="48" autocomplete="off"
  required autofocus></label></p>
 <input type="hidden" name="next" value="{{ next }}">
-<p><button type="submit">登录 sign in</button></p>
+<p><button type="submit">{{ _("sign in") }}</button></p>
 </form>
-<p><small>令牌只发送一次；浏览器只保存一个 HttpOnly 会话 Cookie，页面脚本读不到令牌。
-The token is sent once; the browser keeps only an HttpOnly session cookie that no
-page script can read.</small></p>
+<p><small>{{ _("The token is sent once; the browser keeps only an HttpOnly session cookie "
+"that no page script can read.") }}</small></p>
+<p><a href="/">{{ _("Home") }}</a></p>
 </html>
 """
 
@@ -215,7 +218,12 @@ def _page(message: str = "", status: int = 200) -> Response:
     principal = current_principal()
     who = None if principal is ANONYMOUS else principal
     html = render_template_string(
-        _PAGE, who=who, csrf=csrf_token(), next=_next_page(), message=message
+        _PAGE,
+        who=who,
+        csrf=csrf_token(),
+        next=_next_page(),
+        message=message,
+        lang=HTML_LANG[language()],
     )
     response = Response(html, status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
@@ -242,7 +250,7 @@ def sign_in() -> Response:
     with db_session() as db:
         principal = principal_for(db, token) if token else None
     if principal is None:
-        return _page("未知或已撤销的令牌 unknown or revoked token", status=401)
+        return _page(_("unknown or revoked token"), status=401)
     session.clear()
     session.update(token=hash_token(token), csrf=secrets.token_urlsafe(32), at=int(time.time()))
     return redirect(_next_page(), code=303)

@@ -75,7 +75,7 @@ def _messages() -> set[str]:
     from babel.messages.extract import extract_from_file
     from jinja2 import Environment
 
-    from api import maps
+    from api import auth, maps
     from layers import coverage, editor, grids, pages, plan, site, stations
 
     root = Path(__file__).resolve().parent.parent
@@ -87,7 +87,7 @@ def _messages() -> set[str]:
             # _(message, name=value) is read as a tuple: the message, then nothing.
             found.add(message[0] if isinstance(message, tuple) else message)
     jinja = Environment(extensions=["jinja2.ext.i18n"])
-    for source in (site._LAYOUT, site._HOME, site._ERROR, editor.PANEL):
+    for source in (site._LAYOUT, site._HOME, site._ERROR, editor.PANEL, auth._PAGE):
         for _line, _function, message in jinja.extract_translations(source):
             found.add(message[0] if isinstance(message, tuple) else message)
     found.update(grids.KIND_NAMES.values(), grids.PLACE_NAMES.values())
@@ -254,6 +254,15 @@ def test_the_api_keeps_problem_json(demo_client):
     assert response.mimetype == "application/problem+json"
 
 
+def test_the_sign_in_page_speaks_the_page_language(demo_client):
+    page = demo_client.get("/signin").get_data(as_text=True)
+    assert "<title>gridmap 登录</title>" in page and "令牌" in page
+    refused = demo_client.post("/signin", data={"token": "nothing"})
+    assert refused.status_code == 401 and "未知或已撤销的令牌" in refused.get_data(True)
+    page = demo_client.get("/signin?lang=en").get_data(as_text=True)
+    assert "<title>gridmap: sign in</title>" in page and not HAN.search(page)
+
+
 def test_pages_say_their_language_and_vary_by_the_browsers(demo_client):
     for path in ("/", f"/maps/grids?area={STREET}&layers=grids", "/maps/plans/999"):
         chinese = demo_client.get(path)
@@ -301,6 +310,7 @@ def _pages(plan_id: int) -> list[tuple[str, str]]:
         (f"/embed/grids?area={STREET}", ".leaflet-container"),
         (f"/embed/coverage?area={STREET}&kind=canteen", ".gridmap-summary"),
         (f"/embed?area={STREET}", "textarea"),
+        ("/signin", "form"),
         ("/maps/grids?area=999", ".error"),
         ("/maps/plans/999", ".error"),
     ]
