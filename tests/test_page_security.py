@@ -237,6 +237,9 @@ def test_planted_payloads_never_run_on_any_page(browser, demo_db_url, demo_engin
         for payload in PAYLOADS:
             assert _literal(plan["summary"], payload), payload  # the plan's notes
 
+        home = _visit(page, f"{base}/", "home", ready="table")
+        for payload in PAYLOADS:  # the street's and communities' names, as text
+            assert payload in home["body"], payload
         _visit(page, f"{base}/embed?area={STREET}&layers=grids", "snippet", ready="textarea")
         assert CODE_PAYLOAD not in page.inner_text("textarea")
         _visit(page, f"{base}/api/v1/docs", "api-docs", ready=".opblock")

@@ -210,6 +210,11 @@ def test_the_home_page_in_english_and_names_as_text(demo_client, demo_engine):
     assert "&lt;img src=x onerror=alert(1)&gt;" in page and "<img src=x" not in page
     page = demo_client.get("/?lang=zh", headers={"Accept-Language": "en"}).get_data(True)
     assert "户数" in page
+    # A map error quotes what it was given, as text.
+    error = demo_client.get("/maps/grids?area=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
+    assert error.status_code == 404
+    assert "&lt;img src=x onerror=alert(1)&gt;" in error.get_data(True)
+    assert "<img src=x" not in error.get_data(True)
 
 
 # -- map errors are pages -------------------------------------------------------------
