@@ -209,7 +209,9 @@ _PAGE = """<!doctype html>
 def _next_page() -> str:
     """Where to go after signing in or out: a path on this site, never another site."""
     target = request.values.get("next", "")
-    if not target.startswith("/") or target.startswith(("//", "/\\")):
+    # Browsers drop tabs and newlines from a URL, so "/\t/evil.example" is "//evil.example".
+    control = any(ord(c) < 0x20 or c == "\x7f" for c in target)
+    if control or not target.startswith("/") or target.startswith(("//", "/\\")):
         return url_for("session.sign_in_page")
     return target
 

@@ -88,6 +88,8 @@ def planning_problem_page(error: PlanningProblem) -> Response:
 
 def _base(allowed: set[str]) -> str:
     """The base map asked for (or configured); 400 for unknown parameters or bases."""
+    if any("\x00" in value for value in request.args.values()):
+        raise BadRequest(_("query parameters cannot hold a NUL character"))
     unknown = sorted(set(request.args) - allowed - {"lang"})
     if unknown:
         raise BadRequest(_("unknown query parameter(s): %(names)s", names=", ".join(unknown)))
@@ -190,7 +192,7 @@ def _coverage_args() -> dict[str, Any]:
     if junctions is not None and junctions not in JUNCTION_RULES:
         raise BadRequest(_("junctions must be one of %(names)s", names=", ".join(JUNCTION_RULES)))
     sites = request.args.get("sites")
-    if sites is not None and not (sites.isdigit() and 1 <= int(sites) <= 20):
+    if sites is not None and not (sites.isascii() and sites.isdigit() and 1 <= int(sites) <= 20):
         raise BadRequest(_("sites must be a whole number from 1 to 20"))
     return {
         "code": area,

@@ -174,7 +174,12 @@ def _bbox_condition(spec: LayerSpec, text: str, bbox_crs: str) -> Any:
     if len(numbers) != 4:
         abort(400, message="bbox takes four numbers: minx,miny,maxx,maxy (in bbox-crs)")
     x1, y1, x2, y2 = numbers
-    box = ogc.to_storage(bbox_crs)(shapely.box(min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)))
+    try:
+        box = ogc.to_storage(bbox_crs)(
+            shapely.box(min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
+        )
+    except ValueError as exc:
+        abort(400, message=f"bbox: {exc}")
     minx, miny, maxx, maxy = box.bounds
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):  # NaN fails too
         abort(400, message="bbox lies outside longitude -180..180, latitude -90..90 (in bbox-crs)")

@@ -7,8 +7,10 @@ file as an attachment. Worker names are personal data: only staff get them.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import marshmallow as ma
 from flask import Response, request
@@ -80,7 +82,12 @@ def file_response(table: reports.Table, fmt: str, filename: str) -> Response:
     response = Response(reports.write(table, fmt), mimetype=reports.FORMATS[fmt])
     if fmt == "csv":
         response.headers["Content-Type"] = f"{reports.CSV_TYPE}; charset=utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # An area code may be any text: an ASCII name for every client, and the name itself
+    # as RFC 5987's filename* (headers travel as Latin-1).
+    plain = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    )
     return response
 
 

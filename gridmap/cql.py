@@ -135,7 +135,10 @@ def _geometry(node: Any, to_storage: Callable[[shapely.Geometry], shapely.Geomet
         geom = shapely.box(numbers[0], numbers[1], numbers[half], numbers[half + 1])
     else:
         raise FilterProblem("a spatial function compares the geometry with a WKT geometry or BBOX")
-    geom = to_storage(geom)
+    try:
+        geom = to_storage(geom)
+    except ValueError as exc:
+        raise FilterProblem(str(exc)) from exc
     if geom.is_empty or not shapely.is_valid(geom):
         raise FilterProblem("the filter's geometry is empty or invalid")
     return func.ST_GeomFromWKB(shapely.to_wkb(geom), STORAGE_SRID)

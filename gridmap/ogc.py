@@ -87,14 +87,18 @@ def transform(geom: shapely.Geometry, source: str, target: str) -> shapely.Geome
 
 def to_storage(source: str) -> Callable[[shapely.Geometry], shapely.Geometry]:
     """A function taking geometries in ``source`` to storage (CRS84), densified every
-    1/64 of their extent first so straight edges stay near where they were drawn."""
+    1/64 of their extent first so straight edges stay near where they were drawn; it
+    raises ``ValueError`` for a geometry that cannot be densified (absurd coordinates)."""
 
     def convert(geom: shapely.Geometry) -> shapely.Geometry:
         if source == CRS84:
             return geom
         minx, miny, maxx, maxy = geom.bounds
         step = max(maxx - minx, maxy - miny) / 64
-        dense = shapely.segmentize(geom, step) if step > 0 else geom
+        try:
+            dense = shapely.segmentize(geom, step) if step > 0 else geom
+        except shapely.errors.GEOSException as exc:  # coordinates like 1e300
+            raise ValueError(f"the geometry cannot be taken from {source}: {exc}") from exc
         return transform(dense, source, CRS84)
 
     return convert

@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from gridmap.coverage import Coverage
-from gridmap.features import NotFound
+from gridmap.features import NotFound, area_and_descendants
 from gridmap.models import Area, Building, Grid, Station, Worker
 from gridmap.reports import AreaNames, GridInfo
 from gridmap.topology.checks import COMMUNITY_TILES
@@ -25,15 +25,6 @@ def _area(session: Session, code: str) -> Area:
     return area
 
 
-def _within(session: Session, area: Area) -> list[int]:
-    """Ids of the area and every area under it (any depth: a city's districts, their
-    streets, their communities)."""
-    tree = select(Area.id).where(Area.id == area.id).cte("tree", recursive=True)
-    below = aliased(Area)
-    tree = tree.union_all(select(below.id).where(below.parent_id == tree.c.id))
-    return list(session.scalars(select(tree.c.id)))
-
-
 def area_names(session: Session, code: str) -> AreaNames:
     """Names of an area (a community, or any level above), its communities and their
     active general and dedicated grids, with each grid's worker's name.
@@ -44,7 +35,7 @@ def area_names(session: Session, code: str) -> AreaNames:
         No area with that code.
     """
     area = _area(session, code)
-    within = _within(session, area)
+    within = area_and_descendants(code)
     communities = dict(
         session.execute(
             select(Area.code, Area.name).where(Area.id.in_(within), Area.level == "community")
@@ -73,10 +64,11 @@ def workload_figures(session: Session, code: str) -> list[dict[str, Any]]:
     gridmap.features.NotFound
         No area with that code.
     """
+    _area(session, code)
     tiles = and_(
         Grid.active,
         Grid.kind.in_(COMMUNITY_TILES),
-        Grid.community_id.in_(_within(session, _area(session, code))),
+        Grid.community_id.in_(area_and_descendants(code)),
     )
     buildings = (
         select(

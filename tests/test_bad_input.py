@@ -309,6 +309,10 @@ def test_nul_characters_are_refused_everywhere(client, planner, tokens, engine):
         400,
     )
     assert_problem(client.get("/api/v1/stations?area=a%00b"), 400)
+    # Map pages answer with an HTML page, in Chinese, of the same status.
+    for page in ("/maps/grids?area=a%00b", "/maps/coverage?area=x&kind=canteen&sites=%C2%B2"):
+        answer = client.get(page)
+        assert answer.status_code == 400 and answer.mimetype == "text/html", page
     assert_problem(client.delete("/api/v1/tokens/a%00b", headers=bearer(tokens["admin"])), 404)
     assert snapshot(engine) == before
 

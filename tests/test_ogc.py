@@ -312,6 +312,7 @@ INJECTIONS = [
     "kind LIKE 5",
     "code = DATE('2020-01-01')",
     "x" * 5000,
+    "name = 'a\x00b'",
 ]
 
 
@@ -322,6 +323,22 @@ def test_filters_outside_the_whitelist_are_refused(demo_client, demo_engine, cql
     assert 400 <= answer.status_code < 500 and answer.status_code != 404, answer.get_json()
     assert answer.headers["Content-Type"] == "application/problem+json"
     assert _ids(demo_engine, "SELECT count(*) FROM grids") == before
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "area=a%00b",
+        "code=a%00b",
+        "bbox=-1e300,-1e300,1e300,1e300&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4326",
+        "filter-crs=http://www.opengis.net/def/crs/EPSG/0/4326&filter="
+        + quote("S_INTERSECTS(geometry, BBOX(-1e300, -1e300, 1e300, 1e300))"),
+    ],
+)
+def test_nul_and_absurd_coordinates_are_400(demo_client, query):
+    answer = demo_client.get(f"/ogc/collections/grids/items?{query}")
+    assert answer.status_code == 400, answer.get_data(True)
+    assert answer.headers["Content-Type"] == "application/problem+json"
 
 
 def test_a_quote_in_a_property_parameter_is_a_value(demo_client):

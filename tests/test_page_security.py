@@ -350,6 +350,14 @@ def test_sign_in_and_out(demo_client, demo_engine, demo_tokens):
         headers={"Origin": "http://localhost"},
     )
     assert answer.status_code == 303 and answer.headers["Location"] == "/signin"
+    # Browsers drop tabs and newlines from a URL: "/\t/evil.example" is "//evil.example".
+    for sneaky in ("/\t/evil.example/", "/\n/evil.example/", "/\r\n/evil.example/"):
+        again = demo_client.post(
+            "/signin",
+            data={"token": token, "next": sneaky},
+            headers={"Origin": "http://localhost"},
+        )
+        assert again.status_code == 303 and again.headers["Location"] == "/signin"
     cookie = answer.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert token not in cookie

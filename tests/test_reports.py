@@ -158,7 +158,7 @@ def test_coverage_csv_per_grid_with_names_subtotals_and_total(
 def test_coverage_xlsx_has_numbers_and_the_same_figures(demo_client, demo_tokens, demo_engine):
     response = demo_client.get(COVERAGE, headers={**bearer(demo_tokens["staff"]), "Accept": XLSX})
     rows, sheet = read_xlsx(response)
-    assert response.headers["Content-Disposition"].endswith('.xlsx"')
+    assert '.xlsx"; filename*=UTF-8' in response.headers["Content-Disposition"]
     assert all(isinstance(r["户数"], int) for r in rows)
     check_coverage_rows(rows, demo_engine, workers=True)
     assert [c.value for c in sheet[1]][:4] == ["社区编码", "社区名称", "网格编码", "网格名称"]
