@@ -9,6 +9,7 @@ A client may ask for a job whatever the size with ``Prefer: respond-async``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -24,6 +25,7 @@ from api.errors import problem, problems
 from gridmap import jobs
 from gridmap.io.layers import LAYERS
 from gridmap.models import JOB_STATUSES
+from gridmap.tokens import ANONYMOUS
 
 #: Defaults of the job settings (each can be set as GRIDMAP_<NAME>).
 DEFAULTS: dict[str, Any] = {
@@ -139,10 +141,16 @@ def accepted(
 ) -> Response:
     """Queue a job and answer 202 with its address (``Location``) and its state."""
     principal = current_principal()
+    author = principal.name
+    if principal is ANONYMOUS:
+        # Anonymous callers are told apart by address for the per-author quota, so one
+        # cannot take every other's turn; a digest, so no address is stored.
+        digest = hashlib.sha256((request.remote_addr or "").encode()).hexdigest()[:12]
+        author = f"{principal.name}:{digest}"
     try:
         with db_session() as session:
             job = jobs.submit(
-                session, kind, params, principal.name, read_role, payload=payload, dedupe=dedupe
+                session, kind, params, author, read_role, payload=payload, dedupe=dedupe
             )
             body = job_body(job)
     except jobs.QueueFull as exc:

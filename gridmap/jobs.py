@@ -52,8 +52,8 @@ POLL_S = 1.0
 PROGRESS_EVERY_S = 0.3
 #: Most jobs waiting at once; more are refused until some finish.
 MAX_QUEUED = 100
-#: Most unfinished jobs of one author (all anonymous callers are one author), so
-#: one client cannot fill the queue.
+#: Most unfinished jobs of one author (an anonymous caller's author is a digest of
+#: its address), so one client cannot fill the queue.
 MAX_UNFINISHED_PER_AUTHOR = 5
 #: Finished jobs are deleted after this many days.
 KEEP_DAYS = 7

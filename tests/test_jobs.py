@@ -185,6 +185,9 @@ def test_one_client_cannot_fill_the_queue(demo_db_url):
     refused = client.get(query + "30", headers=ASYNC)
     assert refused.status_code == 503 and refused.headers["Retry-After"]
     assert refused.mimetype == "application/problem+json"
+    # Another anonymous client has its own turn.
+    elsewhere = client.get(query + "30", headers=ASYNC, environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert elsewhere.status_code == 202
 
 
 def test_redraw_as_a_job_links_to_its_plan(demo_app, demo_tokens):
