@@ -849,7 +849,7 @@ def test_skip_leaves_out_rows_whose_parent_was_left_out(engine, tmp_path):
     path = geojson(
         tmp_path / "areas.geojson",
         [
-            (polygon(STREET), {"code": "S1", "name": "街道", "level": "district"}),
+            (polygon(STREET), {"code": "S1", "name": "街道", "level": "province"}),
             (
                 polygon(COMMUNITY),
                 {"code": "C1", "name": "社区", "level": "community", "parent": "S1"},
