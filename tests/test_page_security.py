@@ -294,6 +294,7 @@ def test_the_session_is_an_httponly_cookie_and_cookie_writes_need_the_csrf_token
         if (csrf !== null) { headers["X-CSRF-Token"] = csrf; }
         const r = await fetch(api + "/grids/" + id + "?reason=test", {method: "PATCH",
             headers: headers, body: JSON.stringify({properties: {name: "新名字 new name"}})});
+        await r.text();  // read to the end: a body left unread is aborted when the page moves on
         return r.status;
     }"""
     token = demo_tokens["planner"]
