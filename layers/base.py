@@ -288,6 +288,61 @@ class TextTooltip(MacroElement):
         self.lines = [str(line) for line in lines if line is not None]
 
 
+class TextLabel(MacroElement):
+    """A label on the map at a point: lines of plain text in a ``div`` of ``css_class``,
+    built as DOM text nodes (a ``DivIcon`` given HTML would parse names as markup).
+
+    Parameters
+    ----------
+    location
+        ``[lat, lon]`` of the label's anchor.
+    lines
+        The label's lines, shown as they are.
+    css_class
+        Class of the label's ``div`` (its look comes from the page's style); the icon
+        around it gets ``css_class + "-icon"``.
+    size
+        Width and height of the label in pixels; it is centred on ``location``.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.marker({{ this.location|tojson }}, {icon: L.divIcon({
+            html: (function () {
+                var box = document.createElement("div");
+                box.className = {{ this.css_class|tojson }};
+                {{ this.lines|tojson }}.forEach(function (line, i) {
+                    if (i) { box.appendChild(document.createElement("br")); }
+                    box.appendChild(document.createTextNode(line));
+                });
+                return box;
+            })(),
+            className: {{ this.icon_class|tojson }},
+            iconSize: {{ this.size|tojson }},
+            iconAnchor: {{ this.anchor|tojson }}
+        })}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        location: Sequence[float],
+        lines: Iterable[object],
+        css_class: str,
+        size: tuple[int, int],
+    ):
+        super().__init__()
+        self._name = "TextLabel"
+        self.location = [float(v) for v in location]
+        self.lines = [str(line) for line in lines if line is not None]
+        self.css_class = css_class
+        self.icon_class = f"{css_class}-icon"
+        self.size = list(size)
+        self.anchor = [size[0] // 2, size[1] // 2]
+
+
 class FieldsTooltip(MacroElement):
     """A table of a GeoJSON feature's properties, each value shown as text.
 

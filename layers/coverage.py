@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import folium
 from branca.element import MacroElement, Template
 
-from layers.base import FieldsTooltip, Legend, TextTooltip, text_html
+from layers.base import FieldsTooltip, Legend, TextLabel, TextTooltip
 from layers.i18n import _
 
 #: Walking minutes bands: upper bound, colour, label (a message of the catalogue).
@@ -129,15 +129,8 @@ def sites_layer(sites: Sequence[dict]) -> folium.FeatureGroup:
     group = folium.FeatureGroup(name=_("proposed sites"))
     for site in sites:
         lon, lat = site["location"]
-        folium.Marker(
-            [lat, lon],
-            icon=folium.DivIcon(
-                html=f'<div class="gridmap-site">{text_html(site["rank"])}</div>',
-                icon_size=(24, 24),
-                icon_anchor=(12, 12),
-                class_name="gridmap-site-icon",
-            ),
-        ).add_child(
+        label = TextLabel([lat, lon], [site["rank"]], "gridmap-site", (24, 24))
+        label.add_child(
             TextTooltip(
                 [
                     _(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import folium
 
-from layers.base import FieldsTooltip, Legend, TextTooltip, text_html
+from layers.base import FieldsTooltip, Legend, TextLabel, TextTooltip
 from layers.i18n import _
 
 #: Fill colour by grid kind; the master grid is an outline only.
@@ -126,18 +126,9 @@ def grid_labels(
         p = feature["properties"]
         if p["kind"] not in ("general", "dedicated"):
             continue
-        folium.Marker(
-            [lat, lon],
-            icon=folium.DivIcon(
-                html=(
-                    f'<div class="gridmap-label">{text_html(p["code"][-3:])}<br>'
-                    f"{text_html(p['name'])}</div>"
-                ),
-                icon_size=(90, 28),
-                icon_anchor=(45, 14),
-                class_name="gridmap-label-icon",
-            ),
-        ).add_to(group)
+        group.add_child(
+            TextLabel([lat, lon], [p["code"][-3:], p["name"]], "gridmap-label", (90, 28))
+        )
     return group
 
 
