@@ -200,7 +200,11 @@ def json_url(state_file: Path) -> str:
     return ClusterState(**json.loads(state_file.read_text())).url()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the private-folder case is root's")
+@pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="only root's clusters move out of a private folder (another user's cluster "
+    "runs as that user, who can enter its own folders); make test runs as root",
+)
 def test_root_in_a_private_folder(tmp_path: Path):
     """As root, a clone inside a mode-700 folder (like /root) gets a working cluster.
 
